@@ -1,0 +1,1 @@
+"""Waveform I/O and resampling, the Wave-U-Net, losses, long-audio inference and metrics."""

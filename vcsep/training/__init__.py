@@ -1,0 +1,1 @@
+"""LightningModule, LightningDataModule and callbacks for the joint trainer."""

@@ -1,0 +1,1 @@
+"""Video decoding and muxing (PyAV), the instrument detector (ultralytics), detections -> label vectors."""
