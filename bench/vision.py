@@ -1,0 +1,125 @@
+"""Benchmark: wall time from a 3-minute 1920x1080 29.97 fps video file to label vectors, on 2 CPU cores.
+
+The test video (moving player-like shapes on a textured stage, H.264 + AAC) and an untrained YOLOv8n
+(13 classes; its detections are meaningless, its cost is the real one) are made once and cached under
+the temp dir; making them is not timed. Three timings, each the median of ``--repeats`` runs:
+
+- decode: sampling 2 frames/s from the file (decoded straight to the detector's size);
+- detect: the detector on those frames alone;
+- labels: the whole path, file -> :func:`vcsep.vision.labels.video_labels` (cache off).
+
+The last line is ``labels_wall_s=<median seconds>``; the target is <= 30.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+SIZE = (1920, 1080)
+FPS = Fraction(30000, 1001)
+SECONDS = 180
+SAMPLE_RATE = 48_000
+
+
+def _frames(seed: int = 0):
+    """Moving coloured 'players' on a fixed textured background, with a little sensor noise."""
+    w, h = SIZE
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    stage = np.stack(
+        [60 + 40 * np.sin(xx / 97.0), 50 + 30 * np.cos(yy / 61.0), 70 + 20 * np.sin((xx + yy) / 43.0)], -1
+    )
+    stage = (stage + rng.normal(0, 6, stage.shape)).clip(0, 255).astype(np.uint8)
+    noise = [rng.integers(-3, 4, (h, w, 1), dtype=np.int16) for _ in range(7)]
+    players = [(300 + 450 * i, 250, 260, 620, rng.integers(80, 255, 3)) for i in range(3)]
+    for n in range(round(SECONDS * FPS)):
+        frame = stage.astype(np.int16) + noise[n % len(noise)]
+        for i, (x, y, pw, ph, colour) in enumerate(players):
+            dx = int(25 * np.sin(n / 20.0 + i))
+            dy = int(10 * np.cos(n / 13.0 + 2 * i))
+            frame[y + dy : y + dy + ph, x + dx : x + dx + pw] = colour
+            frame[y + dy + 40 : y + dy + 120, x + dx + 90 : x + dx + 170] = 230  # a face
+        yield frame.clip(0, 255).astype(np.uint8)
+
+
+def make_video(path: Path) -> Path:
+    from vcsep.vision.video import write_video
+
+    t = np.arange(SECONDS * SAMPLE_RATE) / SAMPLE_RATE
+    audio = 0.2 * np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)]).astype(np.float32)
+    return write_video(path, _frames(), FPS, audio=audio, sample_rate=SAMPLE_RATE, preset="veryfast")
+
+
+def _median_time(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--imgsz", type=int, default=320, help="detector inference size (pixels)")
+    parser.add_argument("--fps", type=float, default=2.0, help="frames sampled per second")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
+    parser.add_argument("--cores", type=int, default=2, help="CPU cores to run on")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vcsep-bench")
+    args = parser.parse_args()
+
+    cores = sorted(os.sched_getaffinity(0))[: args.cores]
+    os.sched_setaffinity(0, cores)
+    import torch
+
+    torch.set_num_threads(len(cores))
+    from vcsep.vision.detector import Detector
+    from vcsep.vision.labels import video_labels
+    from vcsep.vision.train import init_weights
+    from vcsep.vision.video import iter_frames, probe
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    video = args.work / "vision_1080p_180s.mp4"
+    if not video.exists():
+        print(f"making {video} (not timed) ...", flush=True)
+        make_video(video)
+    weights = args.work / "yolov8n_untrained.pt"
+    if not weights.exists():
+        init_weights(weights)
+    info = probe(video)
+    detector = Detector(weights, imgsz=args.imgsz, device="cpu")
+    detector.predict([np.zeros((180, 320, 3), np.uint8)])  # warm-up: first call builds the predictor
+
+    decode_s, frames = _median_time(
+        lambda: list(iter_frames(video, args.fps, max_side=args.imgsz)), args.repeats
+    )
+    detect_s, _ = _median_time(lambda: detector.predict([f.image for f in frames]), args.repeats)
+    labels_s, (labels, detections) = _median_time(
+        lambda: video_labels(video, detector, fps=args.fps, use_cache=False), args.repeats
+    )
+    print(
+        f"video {info.width}x{info.height} {info.fps:.2f} fps {info.duration_s:.0f} s "
+        f"({video.stat().st_size / 1e6:.0f} MB), {len(frames)} frames sampled at {args.fps:g}/s, "
+        f"YOLOv8n untrained at imgsz {args.imgsz}, {len(cores)} CPU cores, median of {args.repeats}"
+    )
+    print(f"{'stage':<28}{'wall s':>8}{'frames/s':>10}")
+    for name, seconds in (
+        ("decode + sample", decode_s),
+        ("detect", detect_s),
+        ("file -> label vectors", labels_s),
+    ):
+        print(f"{name:<28}{seconds:>8.2f}{len(frames) / seconds:>10.1f}")
+    print(f"labels: presence {labels.presence.shape}, activity {labels.activity.shape}")
+    print(f"labels_wall_s={labels_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()

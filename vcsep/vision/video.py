@@ -1,0 +1,412 @@
+"""Video I/O with PyAV (its bundled FFmpeg: no system ``ffmpeg`` needed).
+
+- :func:`probe`: duration, frame rate, size and streams of a file, as a :class:`VideoInfo`.
+- :func:`iter_frames`: RGB frames sampled at N frames per second, decoding no more than needed.
+- :func:`read_audio`: the audio track at a requested sample rate, float32 ``[C, N]``.
+- :func:`mux_audio_tracks`: a copy of a video with one AAC track per stem, the picture stream-copied.
+- :func:`write_video`: encode frames (and optionally audio) into an H.264 + AAC file.
+
+Times are seconds from the start of the video stream. Every error about a file is a
+:class:`VideoError` (a ``ValueError``) whose message names the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+# A decoded frame this close (relative) to the requested time counts as on time; larger gaps between
+# the nominal and average rate mean the file has a variable frame rate.
+_VFR_TOLERANCE = 0.01
+# Seeking is worth it only when the next wanted frame is further ahead than this (seconds), and than
+# the longest keyframe interval seen so far: a seek lands on the previous keyframe, so seeking to a
+# nearer target could land behind the current position and decode the same frames twice.
+_MIN_SEEK_GAP_S = 2.0
+
+
+class VideoError(ValueError):
+    """A video file that cannot be used: unreadable, truncated, or missing a needed stream."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe` finds in a file.
+
+    ``fps`` is the average frame rate (frames/s); ``variable_frame_rate`` is True when the container's
+    nominal rate disagrees with it, in which case frames are located by timestamp only (always safe).
+    ``n_frames`` is the container's count, or an estimate from duration x fps when it has none.
+    """
+
+    path: Path
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    n_frames: int
+    video_codec: str
+    variable_frame_rate: bool
+    audio_sample_rate: int | None
+    audio_channels: int | None
+    n_audio_streams: int
+
+    @property
+    def has_audio(self) -> bool:
+        return self.n_audio_streams > 0
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    """One decoded picture: ``time_s`` from the stream start, ``index`` = round(time x fps).
+
+    ``image`` is RGB uint8 ``[H, W, 3]`` (possibly downscaled, see :func:`iter_frames`).
+    """
+
+    time_s: float
+    index: int
+    image: np.ndarray
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError) as err:
+        raise VideoError(f"{path}: not a readable video file ({err})") from None
+
+
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        raise VideoError(f"{path}: has no video stream")
+    return container.streams.video[0]
+
+
+def _audio_stream(container: av.container.InputContainer, path: Path) -> av.audio.stream.AudioStream:
+    if not container.streams.audio:
+        raise VideoError(f"{path}: has no audio stream")
+    return container.streams.audio[0]
+
+
+def _stream_start_s(stream: av.stream.Stream) -> float:
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
+def _stream_duration_s(container: av.container.InputContainer, stream: av.stream.Stream) -> float:
+    if stream.duration is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read a file's header: duration (s), frame rate (frames/s), size (pixels), audio streams.
+
+    Raises :class:`VideoError` when the file is missing, unreadable, has no video stream, or
+    reports no frame rate, size or duration.
+    """
+    path = Path(path)
+    with _open(path) as container:
+        video = _video_stream(container, path)
+        rate = video.average_rate or video.guessed_rate
+        if not rate or not video.width or not video.height:
+            raise VideoError(f"{path}: video stream has no frame rate or size (truncated file?)")
+        duration = _stream_duration_s(container, video)
+        if duration <= 0:
+            raise VideoError(f"{path}: video stream has no duration (truncated file?)")
+        nominal = video.base_rate or rate
+        audio = container.streams.audio
+        return VideoInfo(
+            path=path,
+            duration_s=duration,
+            fps=float(rate),
+            width=video.width,
+            height=video.height,
+            n_frames=video.frames or round(duration * float(rate)),
+            video_codec=video.codec_context.name,
+            variable_frame_rate=abs(float(nominal) / float(rate) - 1) > _VFR_TOLERANCE,
+            audio_sample_rate=audio[0].rate if audio else None,
+            audio_channels=audio[0].channels if audio else None,
+            n_audio_streams=len(audio),
+        )
+
+
+def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """``(width, height)`` shrunk (never enlarged) so the longer side is at most ``max_side``.
+
+    Both sides stay even, as the YUV 4:2:0 conversion wants.
+    """
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def sample_times(duration_s: float, fps: float, start_s: float = 0.0) -> np.ndarray:
+    """Times (s) of the frames :func:`iter_frames` asks for: ``start_s + k / fps`` before ``duration_s``."""
+    if fps <= 0:
+        raise ValueError(f"sampling rate must be positive, got {fps} frames/s")
+    n = max(0, math.ceil((duration_s - start_s) * fps - 1e-9))
+    return start_s + np.arange(n) / fps
+
+
+def iter_frames(
+    path: str | Path,
+    fps: float | None = None,
+    *,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    max_side: int | None = None,
+    threads: int = 0,
+) -> Iterator[SampledFrame]:
+    """Decode the frames nearest to ``start_s + k / fps`` (every frame when ``fps`` is None).
+
+    Decoding does no more than needed: frames between two wanted ones are decoded (H.264 needs them
+    as references) but never converted to RGB, which is the costly part at 1080p; when the next
+    wanted frame is far ahead, the decoder seeks (landing on the keyframe before it) and decodes
+    forward from there. Frames are found by timestamp, so variable frame rates are handled: a wanted
+    time in a gap gets the next frame, and one frame never serves two requests.
+
+    Args:
+        path: the video file.
+        fps: frames per second to sample; None for every frame.
+        start_s, end_s: the time range (s) to sample; ``end_s`` defaults to the end of the video.
+        max_side: downscale so the longer side is at most this many pixels (None: full size).
+        threads: decoder threads (0: FFmpeg picks, one per core).
+
+    Yields:
+        :class:`SampledFrame` in time order, ``image`` RGB uint8 ``[H, W, 3]``.
+
+    Raises:
+        VideoError: unreadable file, no video stream, or a decoding error (truncated file); the
+            message names the file.
+    """
+    path = Path(path)
+    info = probe(path)
+    end = info.duration_s if end_s is None else min(end_s, info.duration_s)
+    targets = sample_times(end, fps if fps is not None else info.fps, start_s)
+    half_frame = 0.5 / info.fps
+    width, height = scaled_size(info.width, info.height, max_side)
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = threads
+        t0 = _stream_start_s(stream)
+        k = 0
+        last_time = -math.inf
+        last_key = None
+        key_gap = 0.0
+        seek_to = start_s if start_s > _MIN_SEEK_GAP_S else None
+        try:
+            while k < len(targets):
+                if seek_to is not None:
+                    container.seek(round((seek_to + t0) / stream.time_base), backward=True, stream=stream)
+                    seek_to = None
+                for frame in container.decode(stream):
+                    if frame.time is None:
+                        continue
+                    t = frame.time - t0
+                    if frame.key_frame:
+                        if last_key is not None and t > last_key:
+                            key_gap = max(key_gap, t - last_key)
+                        last_key = t
+                    if t < targets[k] - half_frame or t <= last_time:
+                        continue
+                    last_time = t
+                    rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+                    yield SampledFrame(time_s=t, index=round(t * info.fps), image=rgb)
+                    # Wanted times up to this frame are served by it (a gap in a variable rate).
+                    while k < len(targets) and targets[k] < t + half_frame:
+                        k += 1
+                    if k == len(targets):
+                        break
+                    if targets[k] - t > max(_MIN_SEEK_GAP_S, 1.5 * key_gap):
+                        seek_to = float(targets[k])
+                        break
+                else:
+                    break  # end of stream
+        except av.error.FFmpegError as err:
+            raise VideoError(f"{path}: decoding failed at {max(last_time, 0):.2f} s ({err})") from None
+
+
+def read_audio(path: str | Path, sample_rate: int, channels: int | None = None) -> np.ndarray:
+    """The first audio track resampled to ``sample_rate`` Hz, float32 ``[C, N]`` in [-1, 1].
+
+    ``channels`` (1 or 2) down/up-mixes; None keeps the file's channel count.
+    Raises :class:`VideoError` naming the file when it has no audio stream or cannot be decoded.
+    """
+    path = Path(path)
+    with _open(path) as container:
+        stream = _audio_stream(container, path)
+        n_channels = channels or stream.channels
+        layout = {1: "mono", 2: "stereo"}.get(n_channels)
+        if layout is None:
+            raise ValueError(f"{path}: can only read audio as 1 or 2 channels, asked for {n_channels}")
+        duration = _stream_duration_s(container, stream)
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
+        chunks = []
+        try:
+            for frame in container.decode(stream):
+                chunks.extend(f.to_ndarray() for f in resampler.resample(frame))
+            chunks.extend(f.to_ndarray() for f in resampler.resample(None))
+        except av.error.FFmpegError as err:
+            raise VideoError(f"{path}: audio decoding failed ({err})") from None
+    if not chunks:
+        return np.zeros((n_channels, 0), dtype=np.float32)
+    audio = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+    # AAC pads its last frame: cut back to the stream's stated duration.
+    return audio[:, : round(duration * sample_rate)] if duration > 0 else audio
+
+
+def _layout(n_channels: int, what: str) -> str:
+    try:
+        return {1: "mono", 2: "stereo"}[n_channels]
+    except KeyError:
+        raise ValueError(f"{what}: audio must have 1 or 2 channels, got {n_channels}") from None
+
+
+def _encode_audio(
+    stream: av.audio.stream.AudioStream, audio: np.ndarray, sample_rate: int, chunk: int = 1 << 14
+) -> Iterator[av.Packet]:
+    """Encode float32 ``[C, N]`` audio into packets of ``stream`` (frames of ``chunk`` samples)."""
+    layout = stream.layout.name
+    for start in range(0, audio.shape[1], chunk):
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(audio[:, start : start + chunk], dtype=np.float32),
+            format="fltp",
+            layout=layout,
+        )
+        frame.sample_rate = sample_rate
+        frame.pts = start
+        frame.time_base = Fraction(1, sample_rate)
+        yield from stream.encode(frame)
+    yield from stream.encode(None)
+
+
+def _encode_video(stream: av.video.stream.VideoStream, frames: Iterable[np.ndarray]) -> Iterator[av.Packet]:
+    """Encode RGB uint8 ``[H, W, 3]`` frames into packets of ``stream``."""
+    for image in frames:
+        yield from stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24"))
+    yield from stream.encode(None)
+
+
+def _temp_path(out: Path) -> Path:
+    """A sibling of ``out`` with the same suffix (the muxer is chosen by it) for write-then-rename."""
+    return out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")
+
+
+def _packet_time(packet: av.Packet) -> float:
+    ts = packet.dts if packet.dts is not None else packet.pts
+    return float(ts * packet.time_base)
+
+
+def mux_audio_tracks(
+    video_path: str | Path,
+    tracks: Mapping[str, np.ndarray],
+    sample_rate: int,
+    out_path: str | Path,
+    *,
+    keep_original_audio: bool = True,
+    bit_rate: int = 192_000,
+) -> Path:
+    """Write a copy of a video with one AAC audio track per stem; the picture is not re-encoded.
+
+    Args:
+        video_path: source video; its video packets are stream-copied.
+        tracks: stem name -> float32 ``[C, N]`` audio at ``sample_rate`` Hz (C = 1 or 2); the name
+            becomes the track title. Order is kept.
+        sample_rate: Hz of every track.
+        out_path: output file (its suffix picks the container, e.g. ``.mp4`` or ``.mkv``); written to
+            a temporary sibling and renamed when complete.
+        keep_original_audio: also stream-copy the source's audio tracks, before the stems.
+        bit_rate: AAC bit rate per track, bits/s.
+
+    Returns:
+        ``out_path``.
+    """
+    video_path, out_path = Path(video_path), Path(out_path)
+    if not tracks:
+        raise ValueError(f"{out_path}: no audio tracks to mux")
+    tmp = _temp_path(out_path)
+    try:
+        with _open(video_path) as src, av.open(str(tmp), "w") as dst:
+            in_video = _video_stream(src, video_path)
+            copied = [in_video] + (list(src.streams.audio) if keep_original_audio else [])
+            out_of = {s.index: dst.add_stream_from_template(s) for s in copied}
+            encoders = []
+            for name, audio in tracks.items():
+                audio = np.asarray(audio, dtype=np.float32)
+                if audio.ndim != 2:
+                    raise ValueError(f"{out_path}: track {name!r} must be [C, N], got shape {audio.shape}")
+                stream = dst.add_stream("aac", rate=sample_rate, layout=_layout(audio.shape[0], name))
+                stream.bit_rate = bit_rate
+                stream.metadata["title"] = name
+                stream.metadata["handler_name"] = name
+                encoders.append(_encode_audio(stream, audio, sample_rate))
+            # Interleave by decode time so the muxer never buffers a whole track in memory.
+            copied_packets = (p for p in src.demux(copied) if p.dts is not None)
+            for packet in heapq.merge(copied_packets, *encoders, key=_packet_time):
+                if packet.stream.index in out_of and packet.stream.container is src:
+                    packet.stream = out_of[packet.stream.index]
+                dst.mux(packet)
+        os.replace(tmp, out_path)
+    except av.error.FFmpegError as err:
+        raise VideoError(f"{video_path}: muxing into {out_path} failed ({err})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out_path
+
+
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    fps: float | Fraction,
+    *,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 48_000,
+    crf: int = 23,
+    preset: str = "veryfast",
+    gop: int | None = None,
+) -> Path:
+    """Encode RGB uint8 ``[H, W, 3]`` frames as H.264 (yuv420p), plus float32 ``[C, N]`` AAC audio.
+
+    ``fps`` in frames/s (29.97 is stored as 30000/1001); ``gop`` is the keyframe interval in frames
+    (None: x264's default). Written to a temporary sibling and renamed when complete.
+    """
+    path = Path(path)
+    rate = Fraction(fps).limit_denominator(1001)
+    tmp = _temp_path(path)
+    try:
+        with av.open(str(tmp), "w") as dst:
+            frames = iter(frames)
+            first = next(frames, None)
+            if first is None:
+                raise ValueError(f"{path}: no frames to write")
+            video = dst.add_stream("libx264", rate=rate)
+            video.height, video.width = first.shape[:2]
+            video.pix_fmt = "yuv420p"
+            video.options = {"crf": str(crf), "preset": preset}
+            if gop is not None:
+                video.codec_context.gop_size = gop
+            packets = [_encode_video(video, itertools.chain([first], frames))]
+            if audio is not None:
+                audio = np.asarray(audio, dtype=np.float32)
+                audio_stream = dst.add_stream(
+                    "aac", rate=sample_rate, layout=_layout(audio.shape[0], str(path))
+                )
+                packets.append(_encode_audio(audio_stream, audio, sample_rate))
+            for packet in heapq.merge(*packets, key=_packet_time):
+                dst.mux(packet)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
