@@ -1,0 +1,63 @@
+"""Run every benchmark under bench/ in one go and print their results side by side.
+
+Each benchmark script ends with a line of ``key=value`` pairs; this runner collects those lines
+and checks them against the targets of the issues that asked for them.
+"""
+
+from __future__ import annotations
+
+import operator
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# (script, key) -> (comparison, target)
+TARGETS = {
+    ("synth", "synth_realtime_factor"): (">=", 10.0),
+    ("inference", "speedup"): (">=", 4.0),
+    ("inference", "s_per_audio_s"): ("<=", 0.03),
+    ("inference", "peak_fraction"): (">=", 0.5),
+    ("vision", "labels_wall_s"): ("<=", 30.0),
+    ("train", "stall_fraction"): ("<", 0.05),
+    ("evaluate", "speedup"): (">=", 10.0),
+    ("evaluate", "max_abs_diff_db"): ("<=", 0.01),
+    ("separate", "wall_s"): ("<=", 60.0),
+}
+COMPARE = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
+
+
+def last_pairs(output: str) -> dict[str, float]:
+    """The ``key=value`` pairs of the last line that has any."""
+    for line in reversed(output.strip().splitlines()):
+        pairs = dict(item.split("=", 1) for item in line.split() if "=" in item)
+        if pairs:
+            return {k: float(v) for k, v in pairs.items()}
+    return {}
+
+
+def main() -> int:
+    scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run.py")
+    rows = []
+    for script in scripts:
+        print(f"== {script.name}", flush=True)
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+        print(proc.stdout + proc.stderr[-2000:] if proc.returncode else proc.stdout, flush=True)
+        pairs = last_pairs(proc.stdout) if proc.returncode == 0 else {}
+        if not pairs:
+            rows.append((script.stem, "(failed)", float("nan"), "", "FAIL"))
+        for key, value in pairs.items():
+            cmp, target = TARGETS.get((script.stem, key), (None, None))
+            verdict = "" if target is None else ("ok" if COMPARE[cmp](value, target) else "MISS")
+            rows.append((script.stem, key, value, f"{cmp} {target}" if target is not None else "", verdict))
+        print(f"   ({time.perf_counter() - start:.0f} s)\n")
+    print(f"{'bench':<10} {'metric':<24} {'value':>10} {'target':>9}  verdict")
+    for bench, key, value, target, verdict in rows:
+        print(f"{bench:<10} {key:<24} {value:>10.4g} {target:>9}  {verdict}")
+    return 0 if all(r[4] != "FAIL" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
