@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from vcsep import __version__
+from vcsep.vision.commands import add_detect_parser, add_train_detector_parser
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_synth(sub)
     _add_demo(sub)
+    add_detect_parser(sub)
+    add_train_detector_parser(sub)
     return parser
 
 

@@ -193,7 +193,22 @@ def iter_frames(
     path = Path(path)
     info = probe(path)
     end = info.duration_s if end_s is None else min(end_s, info.duration_s)
-    targets = sample_times(end, fps if fps is not None else info.fps, start_s)
+    yield from _decode_at(path, info, sample_times(end, fps or info.fps, start_s), max_side, threads)
+
+
+def frames_at(
+    path: str | Path, times_s: Iterable[float], *, max_side: int | None = None, threads: int = 0
+) -> Iterator[SampledFrame]:
+    """Decode the frames nearest to the given times (s), in time order; see :func:`iter_frames`."""
+    path = Path(path)
+    info = probe(path)
+    yield from _decode_at(path, info, np.sort(np.asarray(list(times_s), dtype=np.float64)), max_side, threads)
+
+
+def _decode_at(
+    path: Path, info: VideoInfo, targets: np.ndarray, max_side: int | None, threads: int
+) -> Iterator[SampledFrame]:
+    """The frames nearest to the sorted ``targets`` (s): the decoding loop of :func:`iter_frames`."""
     half_frame = 0.5 / info.fps
     width, height = scaled_size(info.width, info.height, max_side)
     with _open(path) as container:
@@ -205,12 +220,12 @@ def iter_frames(
         last_time = -math.inf
         last_key = None
         key_gap = 0.0
-        seek_to = start_s if start_s > _MIN_SEEK_GAP_S else None
+        seek_to = float(targets[0]) if len(targets) and targets[0] > _MIN_SEEK_GAP_S else None
         try:
             while k < len(targets):
                 if seek_to is not None:
                     container.seek(round((seek_to + t0) / stream.time_base), backward=True, stream=stream)
-                    seek_to = None
+                    seek_to, last_key = None, None
                 for frame in container.decode(stream):
                     if frame.time is None:
                         continue

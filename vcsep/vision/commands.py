@@ -1,0 +1,167 @@
+"""The vision subcommands of the ``vcsep`` console script: ``detect`` and ``train-detector``.
+
+Thin layers over :mod:`vcsep.vision.labels`, :mod:`vcsep.vision.preview` and :mod:`vcsep.vision.train`;
+:mod:`vcsep.cli` registers them with :func:`add_detect_parser` and :func:`add_train_detector_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from vcsep import vocab
+
+# Defaults repeated from vcsep.vision.labels so that `vcsep --help` does not import torch/ultralytics.
+_FPS, _RATE_HZ, _THRESHOLD, _MIN_FRACTION = 2.0, 4.0, 0.25, 0.2
+
+
+def add_detect_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``vcsep detect VIDEO``."""
+    p = sub.add_parser(
+        "detect",
+        help="find the instruments on a performance video",
+        description="Sample frames of a video, run the instrument detector on them and print the instruments "
+        "found with their confidence; write the label vectors as JSON and, on request, an annotated preview.",
+    )
+    p.add_argument("video", type=Path, help="video file (any container/codec FFmpeg reads)")
+    p.add_argument(
+        "--weights",
+        type=Path,
+        default=os.environ.get("VCSEP_DETECTOR"),
+        required="VCSEP_DETECTOR" not in os.environ,
+        help="YOLO .pt weights (default: $VCSEP_DETECTOR)",
+    )
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda:0, mps (default cpu)")
+    p.add_argument("--imgsz", type=int, default=640, help="detector input size in pixels (default 640)")
+    p.add_argument(
+        "--class-map", type=Path, help="YAML 'detector class name: code' overriding the built-in map"
+    )
+    p.add_argument("--fps", type=float, default=_FPS, help=f"frames sampled per second (default {_FPS:g})")
+    p.add_argument("--rate", type=float, default=_RATE_HZ, help=f"activity rate, Hz (default {_RATE_HZ:g})")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=_THRESHOLD,
+        help=f"presence counted as found (default {_THRESHOLD})",
+    )
+    p.add_argument(
+        "--min-fraction",
+        type=float,
+        default=_MIN_FRACTION,
+        help=f"fraction of frames an instrument must be seen on (default {_MIN_FRACTION})",
+    )
+    p.add_argument("--json", type=Path, help="output JSON (default ./<video name>.instruments.json)")
+    p.add_argument("--preview", type=Path, help="also write an annotated strip of frames to this PNG")
+    p.add_argument("--cache-dir", type=Path, help="detections cache (default ~/.cache/vcsep/detections)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write cached detections")
+    p.set_defaults(func=run_detect)
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    from vcsep.vision.detector import Detector
+    from vcsep.vision.labels import detect_video, labels_from_detections
+    from vcsep.vision.preview import draw_preview
+    from vcsep.vision.video import probe
+
+    info = probe(args.video)
+    detector = Detector(args.weights, device=args.device, imgsz=args.imgsz, class_map=args.class_map)
+    detections = detect_video(
+        args.video, detector, fps=args.fps, cache_dir=args.cache_dir, use_cache=not args.no_cache
+    )
+    labels = labels_from_detections(
+        detections,
+        info.duration_s,
+        rate_hz=args.rate,
+        min_fraction=args.min_fraction,
+        threshold=args.threshold,
+        source=args.video,
+    )
+    print(f"{args.video}: {info.duration_s:.1f} s, {info.width}x{info.height}, {detections.n_frames} frames")
+    if labels.fallback:
+        print(
+            f"no instrument detected: label vector set to 'unknown' ({labels.presence[0]:.1f} for every slot)"
+        )
+    elif not labels.present:
+        print(f"no instrument reaches presence {args.threshold}")
+    for code in sorted(labels.present, key=lambda c: -labels.presence[vocab.index(c)]):
+        print(f"  {code:<4}{vocab.BY_CODE[code].name:<14}{labels.presence[vocab.index(code)]:.2f}")
+    out = args.json or Path(f"{args.video.stem}.instruments.json")
+    report = {
+        "video": str(args.video),
+        "duration_s": info.duration_s,
+        "size": [info.width, info.height],
+        "detector": str(args.weights),
+        "sampled_fps": args.fps,
+        "n_frames": detections.n_frames,
+        **labels.to_dict(),
+    }
+    _write_json(out, report)
+    print(f"wrote {out}")
+    if args.preview:
+        draw_preview(args.video, detections, args.preview, min_score=args.threshold)
+        print(f"wrote {args.preview}")
+    return 0
+
+
+def add_train_detector_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``vcsep train-detector --corpus DIR --out DIR``."""
+    p = sub.add_parser(
+        "train-detector",
+        help="train the instrument detector on a synthetic corpus",
+        description="Turn a corpus's box sidecars into a YOLO dataset, train a small YOLO built from a model "
+        "YAML (nothing downloaded), and report test mAP and per-instrument presence precision/recall/F1.",
+    )
+    p.add_argument("--corpus", type=Path, required=True, help="corpus folder written by `vcsep synth`")
+    p.add_argument(
+        "--out", type=Path, required=True, help="output folder (dataset, run, detector.pt, metrics)"
+    )
+    p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
+    p.add_argument("--imgsz", type=int, default=320, help="training and inference size, pixels (default 320)")
+    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    p.add_argument("--depth", type=float, default=0.33, help="depth multiple of YOLOv8 (default 0.33, as n)")
+    p.add_argument("--width", type=float, default=0.25, help="width multiple of YOLOv8 (default 0.25, as n)")
+    p.add_argument("--fps", type=float, default=1.0, help="training frames per second of video (default 1)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--workers", type=int, default=2, help="data loader workers (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=run_train_detector)
+
+
+def run_train_detector(args: argparse.Namespace) -> int:
+    from vcsep.vision.train import train_detector
+
+    metrics = train_detector(
+        args.corpus,
+        args.out,
+        depth=args.depth,
+        width=args.width,
+        imgsz=args.imgsz,
+        epochs=args.epochs,
+        batch=args.batch,
+        fps=args.fps,
+        device=args.device,
+        workers=args.workers,
+        seed=args.seed,
+    )
+    print(f"weights: {metrics['weights']}")
+    if "test_presence" not in metrics:
+        print("no test pieces in split.tsv: nothing evaluated")
+        return 0
+    print(f"test boxes: mAP50 {metrics['test_map50']:.3f}  mAP50-95 {metrics['test_map50_95']:.3f}")
+    presence = metrics["test_presence"]
+    print(f"{'presence':<10}{'P':>7}{'R':>7}{'F1':>7}{'tp':>5}{'fp':>5}{'fn':>5}")
+    for name, s in [*presence["per_instrument"].items(), ("all", presence["micro"])]:
+        cells = "".join(
+            f"{v:>7.3f}" if v is not None else f"{'-':>7}" for v in (s["precision"], s["recall"], s["f1"])
+        )
+        print(f"{name:<10}{cells}{s['tp']:>5}{s['fp']:>5}{s['fn']:>5}")
+    print(f"wrote {args.out / 'metrics.json'}")
+    return 0
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
