@@ -1,1 +1,9 @@
 """Conditioning mechanisms, where they attach in the Wave-U-Net, and the conditioned separator."""
+
+from vcsep.fusion.checkpoint import load_separator, read_checkpoint, save_checkpoint
+from vcsep.fusion.mechanisms import MECHANISMS
+from vcsep.fusion.separator import LOCATIONS, ConditionedSeparator
+
+__all__ = [
+    "LOCATIONS", "MECHANISMS", "ConditionedSeparator", "load_separator", "read_checkpoint", "save_checkpoint",
+]

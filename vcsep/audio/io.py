@@ -1,0 +1,40 @@
+"""Waveform files and resampling: audio arrays are float32 ``[C, N]`` (channels, samples) in [-1, 1]."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read an audio file: (float32 ``[C, N]``, sample rate in Hz); errors name the file."""
+    path = Path(path)
+    try:
+        data, sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise ValueError(f"{path}: cannot read audio ({err})") from err
+    return np.ascontiguousarray(data.T), int(sr)
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write float ``[C, N]`` audio to ``path`` (format from the suffix) via a temporary file + rename."""
+    path = Path(path)
+    audio = np.asarray(audio)
+    if audio.ndim != 2:
+        raise ValueError(f"{path}: audio to write must be [channels, samples], got shape {audio.shape}")
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    sf.write(tmp, audio.T, int(sample_rate))
+    os.replace(tmp, path)
+    return path
+
+
+def resample(audio: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
+    """Resample float ``[C, N]`` audio from ``sr_from`` to ``sr_to`` Hz with soxr (HQ): ``[C, N']``."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if sr_from == sr_to:
+        return audio
+    return np.ascontiguousarray(soxr.resample(audio.T, sr_from, sr_to, quality="HQ").T)
