@@ -80,6 +80,45 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from vcsep.audio.waveunet import valid_shapes
+    from vcsep.datasets import InMemoryMixer, MixConfig, Segment, load_dataset
+    from vcsep.datasets.shards import write_shards
+
+    input_length, output_length = valid_shapes(args.output_length, levels=args.levels)
+    segment = Segment(input_length, output_length, args.sample_rate, args.channels)
+    tracks = load_dataset(args.data, split=args.split)
+    mixer = InMemoryMixer(
+        tracks, segment, MixConfig(coherent=args.coherent), seed=args.seed, examples=args.examples
+    )
+    print(f"writing {args.examples} segments ({input_length} -> {output_length} samples at "
+          f"{args.sample_rate} Hz) from {len(tracks)} tracks to {args.out}")
+    write_shards(mixer, args.out, num_workers=args.workers)
+    return 0
+
+
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="write training segments as litdata shards",
+        description="Mix training segments from a dataset and write them as litdata shards to a "
+        "local folder or an s3:// URL, for streaming during training.",
+    )
+    p.add_argument("--data", required=True, help="KIND:PATH, e.g. urmp:corpus (kinds: urmp, musdb4, "
+                   "musdb2, musdb4-hq, musdb2-hq, medleydb, bach10, stems)")
+    p.add_argument("--split", default=None, help="train or test (URMP layouts and MUSDB18)")
+    p.add_argument("--out", required=True, help="output folder or s3://bucket/prefix")
+    p.add_argument("--examples", type=int, default=1000, help="number of segments")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output-length", type=int, default=16384, help="requested output samples")
+    p.add_argument("--levels", type=int, default=12, help="Wave-U-Net levels (sets the context)")
+    p.add_argument("--sample-rate", type=int, default=22050)
+    p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--coherent", type=float, default=0.5, help="share of coherent mixes")
+    p.add_argument("--workers", type=int, default=1, help="litdata worker processes")
+    p.set_defaults(func=_cmd_prepare)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every working subcommand."""
     parser = argparse.ArgumentParser(
@@ -89,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_synth(sub)
     _add_demo(sub)
+    _add_prepare(sub)
     add_detect_parser(sub)
     add_train_detector_parser(sub)
     return parser

@@ -1,0 +1,40 @@
+"""One interface over every layout: ``load_dataset("urmp:/data/URMP")`` -> list of tracks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vcsep.datasets.bach10 import load_bach10
+from vcsep.datasets.medleydb import load_medleydb
+from vcsep.datasets.musdb18 import load_musdb
+from vcsep.datasets.stemfolder import load_stem_folders
+from vcsep.datasets.track import DatasetError, Track
+from vcsep.datasets.urmp import corpus_split, load_urmp, split_tracks
+from vcsep.vocab import MUSDB2, MUSDB4
+
+KINDS = ("urmp", "medleydb", "bach10", "stems", "musdb4", "musdb2", "musdb4-hq", "musdb2-hq")
+
+
+def load_dataset(spec: str, split: str | None = None) -> list[Track]:
+    """Tracks of ``KIND:PATH`` (KIND one of :data:`KINDS`; ``-hq`` reads MUSDB18-HQ WAV folders).
+
+    ``split`` (``train``/``test``) selects one side: URMP-layout corpora by their ``split.tsv``
+    (or the shipped URMP split), MUSDB18 by its subset folders; other layouts have no split.
+    """
+    kind, sep, path = spec.partition(":")
+    if not sep or kind not in KINDS or not path:
+        raise ValueError(f"dataset must be KIND:PATH with KIND one of {', '.join(KINDS)}; got {spec!r}")
+    root = Path(path)
+    if kind == "urmp":
+        tracks = load_urmp(root)
+        tracks = split_tracks(tracks, corpus_split(root), split) if split else tracks
+    elif kind.startswith("musdb"):
+        vocabulary = MUSDB4 if kind.startswith("musdb4") else MUSDB2
+        tracks = load_musdb(root, split or "train", is_wav=kind.endswith("-hq"), vocabulary=vocabulary)
+    elif split:
+        raise ValueError(f"{kind} has no official split; leave out the split")
+    else:
+        tracks = {"medleydb": load_medleydb, "bach10": load_bach10, "stems": load_stem_folders}[kind](root)
+    if not tracks:
+        raise DatasetError(f"{spec}: no tracks" + (f" in split {split!r}" if split else ""))
+    return tracks
