@@ -140,7 +140,7 @@ def test_unreadable_wav_names_the_file(tmp_path):
     root = tmp_path / "stems"
     (root / "t").mkdir(parents=True)
     (root / "t" / "vn.wav").write_bytes(b"RIFF not really a wave file")
-    with pytest.raises(DatasetError, match=r"cannot read audio file .*vn\.wav"):
+    with pytest.raises(DatasetError, match=r"vn\.wav: cannot read audio"):
         load_dataset(f"stems:{root}")
 
 

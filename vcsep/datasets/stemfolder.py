@@ -43,7 +43,7 @@ def load_stem_folders(root: Path | str) -> list[Track]:
             try:
                 rate = sf.info(str(first)).samplerate
             except (sf.LibsndfileError, RuntimeError) as err:
-                raise DatasetError(f"cannot read audio file {first}: {err}") from None
+                raise DatasetError(f"{first}: cannot read audio ({err})") from None
             tracks.append(Track(folder.name, rate, stems, mixture))
     if not tracks:
         raise DatasetError(f"{root} holds no track folders with stems (<track>/<instrument>.wav)")

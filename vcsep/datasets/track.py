@@ -1,6 +1,7 @@
 """One track type for every dataset: stems per instrument slot, mixture, labels, extras.
 
-Audio is read lazily (a track of a large dataset is a handful of paths) and resampled with soxr;
+Audio is read lazily (a track of a large dataset is a handful of paths) and resampled with soxr
+(through :mod:`vcsep.audio.io`, the one place that reads waveforms);
 resampled audio is cached in memory per (source, rate) so an epoch does not resample twice.
 """
 
@@ -12,9 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 
+from vcsep.audio.io import read_audio, resample
 from vcsep.vocab import URMP, Vocabulary
 
 # A stem or mixture: a WAV path, or a zero-argument callable returning (float32 [C, N], rate)
@@ -24,22 +24,6 @@ AudioSource = Path | Callable[[], tuple[np.ndarray, int]]
 
 class DatasetError(ValueError):
     """A dataset on disk does not match its official layout; the message names the file."""
-
-
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Read an audio file as float32 ``[C, N]`` and its sample rate in Hz; clear error if unreadable."""
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as err:
-        raise DatasetError(f"cannot read audio file {path}: {err}") from None
-    return np.ascontiguousarray(data.T), rate
-
-
-def resample(audio: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:
-    """Resample float32 ``[C, N]`` from ``rate_from`` to ``rate_to`` Hz with soxr (high quality)."""
-    if rate_from == rate_to:
-        return audio
-    return np.ascontiguousarray(soxr.resample(audio.T, rate_from, rate_to, quality="HQ").T, dtype=np.float32)
 
 
 def fit_channels(audio: np.ndarray, channels: int, where: object) -> np.ndarray:
