@@ -13,7 +13,7 @@ from vcsep.vision.detector import NO_SLOT, Detections
 from vcsep.vision.video import frames_at
 
 # One colour per slot, from matplotlib's tab20 palette (distinct on dark and light stages).
-_COLOURS = [
+SLOT_COLOURS = [
     (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
     (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
     (152, 223, 138),
@@ -51,7 +51,7 @@ def draw_preview(
         for box, slot, score in zip(
             detections.boxes[keep], detections.slots[keep], detections.scores[keep], strict=True
         ):
-            colour = _COLOURS[slot]
+            colour = SLOT_COLOURS[slot]
             x1, y1, x2, y2 = (box * scale).tolist()
             draw.rectangle((x1, y1, x2, y2), outline=colour, width=2)
             draw.text((x1 + 2, max(0, y1 - 12)), f"{vocab.CODES[slot]} {score:.2f}", fill=colour)
