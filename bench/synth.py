@@ -42,8 +42,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
-    print(f"synth benchmark: {args.pieces} pieces of <= {args.seconds:.0f} s at 640x360, {cores} cores, "
-          f"median of {args.repeats}")
+    print(
+        f"synth benchmark: {args.pieces} pieces of <= {args.seconds:.0f} s at 640x360, {cores} cores, "
+        f"median of {args.repeats}"
+    )
     print(f"{'jobs':>4} {'media s':>8} {'wall s':>7} {'realtime x':>10}")
     best = 0.0
     for jobs in sorted({1, cores}):
