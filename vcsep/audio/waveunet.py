@@ -35,6 +35,7 @@ OUTPUTS = ("direct", "difference")
 # Where a conditioner may see (and change) the feature maps; see WaveUNet.features_at.
 POINTS = ("input", "bottleneck", "decoder", "output")
 NEGATIVE_SLOPE = 0.2  # LeakyReLU slope of the paper (TensorFlow's default)
+IM2COL_MAX = 64  # input channels * kernel up to which a convolution runs as one matmul
 
 Hook = Callable[[str, int, Tensor], Tensor]
 
@@ -90,23 +91,45 @@ def frames_at(frames: Tensor, span: int, positions: Tensor) -> Tensor:
     return torch.lerp(frames[..., low], frames[..., high], share)
 
 
-def upsample_linear(x: Tensor, weight: Tensor | None = None) -> Tensor:
+def upsample_linear(x: Tensor, weight: Tensor | None = None, append: Tensor | None = None) -> Tensor:
     """Upsample ``[B, F, n]`` to ``[B, F, 2n-1]``: keep every sample, put one between each pair.
 
     The new sample is the mean of its neighbours, or with ``weight`` ``[F]`` (learned upsampling)
     ``sigmoid(weight) * left + (1 - sigmoid(weight)) * right`` (``weight = 0`` is linear).
+    ``append`` ``[B, F_a, 2n-1]`` is concatenated after the upsampled features (written into the
+    same buffer, which saves the copy a separate concatenation would make).
     """
     batch, feats, n = x.shape
-    out = x.new_empty(batch, 2 * n - 1, feats).transpose(1, 2)  # channels-last, like every map here
-    out[..., ::2] = x
+    extra = 0 if append is None else append.shape[1]
+    out = x.new_empty(batch, 2 * n - 1, feats + extra).transpose(1, 2)  # channels-last like every map
+    out[:, :feats, ::2] = x
     share = 0.5 if weight is None else torch.sigmoid(weight)[:, None]
-    out[..., 1::2] = torch.lerp(x[..., 1:], x[..., :-1], share)
+    out[:, :feats, 1::2] = torch.lerp(x[..., 1:], x[..., :-1], share)
+    if append is not None:
+        out[:, feats:] = append
     return out
 
 
 def _channels_last(x: Tensor) -> Tensor:
     """``x [B, F, n]`` with channels-last strides (a no-op when it already has them)."""
     return x.transpose(1, 2).contiguous().transpose(1, 2)
+
+
+def _conv(x: Tensor, weight: Tensor, bias: Tensor, act: bool = True) -> Tensor:
+    """Valid conv (+ LeakyReLU): ``[B, F_in, n]``, weight ``[F_out, F_in, k]`` -> ``[B, F_out, n-k+1]``.
+
+    Maps are channels-last ([B, n, F] in memory): oneDNN's CPU convolutions run 1.5-2.5x faster on
+    that layout, and cuDNN supports it too.
+    """
+    k = weight.shape[-1]
+    if x.shape[1] * k <= IM2COL_MAX:
+        # A mono or stereo mixture has too few channels for oneDNN's blocking; a matmul over
+        # [B, n', F_in*k] windows is several times faster and writes channels-last directly.
+        cols = _channels_last(x).transpose(1, 2).unfold(1, k, 1).flatten(2)
+        y = torch.add(cols @ weight.flatten(1).T, bias).transpose(1, 2)
+    else:
+        y = F.conv2d(_channels_last(x).unsqueeze(2), weight.unsqueeze(2), bias).squeeze(2)
+    return F.leaky_relu(y, NEGATIVE_SLOPE, inplace=True) if act else y
 
 
 def _cat(*maps: Tensor) -> Tensor:
@@ -190,6 +213,11 @@ class WaveUNet(nn.Module):
         head_in = features + e["decoder"] + channels + e["output"]
         heads = num_sources - 1 if output == "difference" else num_sources
         self.heads = nn.ModuleList(nn.Conv1d(head_in, channels, 1) for _ in range(heads))
+        for module in self.modules():
+            if isinstance(module, nn.Conv1d):
+                # Stored [F_out, k, F_in] in memory, matching the channels-last maps, so that no
+                # convolution reorders its weights on every call.
+                module.weight.data = _channels_last(module.weight.data)
 
     @property
     def config(self) -> dict:
@@ -261,30 +289,23 @@ class WaveUNet(nn.Module):
         """
         self.check_input(mix)
         hook = condition or (lambda point, level, x: x)
-        # Every map is channels-last ([B, n, F] in memory): oneDNN's CPU convolutions run 1.5-2.5x
-        # faster on that layout than on [B, F, n], and cuDNN supports it too.
-        def conv(layer: nn.Conv1d | nn.ModuleList, x: Tensor, act: bool = True) -> Tensor:
-            if isinstance(layer, nn.ModuleList):
-                # The heads stay separate parameters; one conv over their stacked weights is the same maths.
-                weight, bias = torch.cat([h.weight for h in layer]), torch.cat([h.bias for h in layer])
-            else:
-                weight, bias = layer.weight, layer.bias
-            y = F.conv2d(_channels_last(x).unsqueeze(2), weight.unsqueeze(2), bias).squeeze(2)
-            return F.leaky_relu(y, NEGATIVE_SLOPE, inplace=True) if act else y
-
         x = hook("input", 0, mix)
         skips = []
         for layer in self.down:
-            x = conv(layer, x)
+            x = _conv(x, layer.weight, layer.bias)
             skips.append(x)
             x = x[..., ::2]
-        x = hook("bottleneck", self.levels, conv(self.bottleneck, x))
+        x = hook("bottleneck", self.levels, _conv(x, self.bottleneck.weight, self.bottleneck.bias))
         for i in reversed(range(self.levels)):
-            x = upsample_linear(x, None if self.up_weight is None else self.up_weight[i])
-            x = hook("decoder", i, conv(self.up[i], _cat(x, centre_crop(skips[i], x.shape[-1]))))
+            skip = centre_crop(skips[i], 2 * x.shape[-1] - 1)
+            x = upsample_linear(x, None if self.up_weight is None else self.up_weight[i], append=skip)
+            x = hook("decoder", i, _conv(x, self.up[i].weight, self.up[i].bias))
         mix_crop = centre_crop(mix, x.shape[-1])
         x = hook("output", 0, _cat(x, mix_crop))
-        y = torch.tanh(conv(self.heads, x, act=False)).unflatten(1, (len(self.heads), self.channels))
+        # The heads stay separate parameters; one conv over their stacked weights is the same maths.
+        weight = torch.cat([h.weight for h in self.heads])
+        bias = torch.cat([h.bias for h in self.heads])
+        y = torch.tanh(_conv(x, weight, bias, act=False)).unflatten(1, (len(self.heads), self.channels))
         if self.output == "difference":
             y = torch.cat([y, (mix_crop - y.sum(dim=1))[:, None]], dim=1)
         return y
