@@ -136,6 +136,24 @@ def test_truncated_file_is_an_error_naming_the_file(tiny_video, tmp_path):
         probe(truncated)
 
 
+def test_a_file_cut_short_after_its_header_warns_naming_the_file(tmp_path, media):
+    # With the index at the front (faststart) a cut file still opens: the picture just stops early.
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(whole), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("libx264", rate=media.fps)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for image in media.coded_frames(150, 64, 48):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode(None))
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 4 // 5])
+    assert probe(cut).duration_s == pytest.approx(5.0, abs=0.01)
+    with pytest.warns(UserWarning, match=r"cut\.mp4: the picture ends at .* but the file says 5\.00 s"):
+        frames = list(iter_frames(cut, fps=2))
+    assert 0 < len(frames) < 10
+    assert [media.frame_index_of(f.image) for f in frames] == [f.index % 64 for f in frames]
+
+
 def test_missing_streams_are_errors_naming_the_file(tmp_path, media):
     audio_only = tmp_path / "audio_only.m4a"
     with av.open(str(audio_only), "w", format="mp4") as out:

@@ -16,6 +16,7 @@ import heapq
 import itertools
 import math
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -31,6 +32,8 @@ _VFR_TOLERANCE = 0.01
 # the longest keyframe interval seen so far: a seek lands on the previous keyframe, so seeking to a
 # nearer target could land behind the current position and decode the same frames twice.
 _MIN_SEEK_GAP_S = 2.0
+# A picture ending this long (s) before the duration in the header is a truncated file.
+_TRUNCATION_S = 0.5
 
 
 class VideoError(ValueError):
@@ -168,7 +171,8 @@ def iter_frames(
     max_side: int | None = None,
     threads: int = 0,
 ) -> Iterator[SampledFrame]:
-    """Decode the frames nearest to ``start_s + k / fps`` (every frame when ``fps`` is None).
+    """Decode the frames nearest to ``start_s + k / fps`` (``fps`` None: the average frame rate,
+    i.e. every frame of a constant-rate video).
 
     Decoding does no more than needed: frames between two wanted ones are decoded (H.264 needs them
     as references) but never converted to RGB, which is the costly part at 1080p; when the next
@@ -193,7 +197,9 @@ def iter_frames(
     path = Path(path)
     info = probe(path)
     end = info.duration_s if end_s is None else min(end_s, info.duration_s)
-    yield from _decode_at(path, info, sample_times(end, fps or info.fps, start_s), max_side, threads)
+    yield from _decode_at(
+        path, info, sample_times(end, info.fps if fps is None else fps, start_s), max_side, threads
+    )
 
 
 def frames_at(
@@ -217,12 +223,14 @@ def _decode_at(
         stream.codec_context.thread_count = threads
         t0 = _stream_start_s(stream)
         k = 0
-        last_time = -math.inf
+        last_time = -math.inf  # of the last frame served
+        decoded_to = 0.0  # time of the furthest frame decoded
         last_key = None
         key_gap = 0.0
         seek_to = float(targets[0]) if len(targets) and targets[0] > _MIN_SEEK_GAP_S else None
         try:
             while k < len(targets):
+                sought = seek_to
                 if seek_to is not None:
                     container.seek(round((seek_to + t0) / stream.time_base), backward=True, stream=stream)
                     seek_to, last_key = None, None
@@ -230,6 +238,13 @@ def _decode_at(
                     if frame.time is None:
                         continue
                     t = frame.time - t0
+                    decoded_to = max(decoded_to, t)
+                    if sought is not None:
+                        # Landed on a keyframe behind what was already decoded: keyframes are at least
+                        # this far apart, so do not seek over shorter gaps again.
+                        if t <= last_time:
+                            key_gap = max(key_gap, sought - t)
+                        sought = None
                     if frame.key_frame:
                         if last_key is not None and t > last_key:
                             key_gap = max(key_gap, t - last_key)
@@ -248,9 +263,15 @@ def _decode_at(
                         seek_to = float(targets[k])
                         break
                 else:
-                    break  # end of stream
+                    if info.duration_s - decoded_to > _TRUNCATION_S:
+                        warnings.warn(
+                            f"{path}: the picture ends at {decoded_to:.2f} s but the file says "
+                            f"{info.duration_s:.2f} s (truncated file?); frames after that are missing",
+                            stacklevel=2,
+                        )
+                    break
         except av.error.FFmpegError as err:
-            raise VideoError(f"{path}: decoding failed at {max(last_time, 0):.2f} s ({err})") from None
+            raise VideoError(f"{path}: decoding failed after {decoded_to:.2f} s ({err})") from None
 
 
 def read_audio(path: str | Path, sample_rate: int, channels: int | None = None) -> np.ndarray:
