@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vcsep.audio.waveunet import WaveUNet, frames_at, map_positions, upsample_linear, valid_shapes
+from vcsep.audio.waveunet import WaveUNet, frames_at, map_positions, upsample_conv, valid_shapes
 
 TINY = dict(num_sources=3, channels=1, levels=3, features=4, down_kernel=5, up_kernel=3)
 
@@ -79,11 +79,29 @@ def test_learned_upsampling_starts_linear():
         assert not torch.allclose(learned(mix), linear(mix))
 
 
-def test_upsample_linear_values():
-    x = torch.tensor([[[0.0, 2.0, 4.0, 10.0]]])
-    assert upsample_linear(x).tolist() == [[[0.0, 1.0, 2.0, 3.0, 4.0, 7.0, 10.0]]]
-    left_only = upsample_linear(x, torch.tensor([100.0]))  # sigmoid -> 1: copy the left neighbour
-    assert left_only.tolist() == [[[0.0, 0.0, 2.0, 2.0, 4.0, 4.0, 10.0]]]
+def _upsample_reference(x, share):
+    """Upsampling written out sample by sample: [B, F, n] -> [B, F, 2n-1]."""
+    out = torch.zeros(x.shape[0], x.shape[1], 2 * x.shape[-1] - 1, dtype=x.dtype)
+    out[..., ::2] = x
+    for m in range(x.shape[-1] - 1):
+        out[..., 2 * m + 1] = share * x[..., m] + (1 - share) * x[..., m + 1]
+    return out
+
+
+@pytest.mark.parametrize("k", [3, 5, 7])
+@pytest.mark.parametrize("learned", [False, True])
+def test_polyphase_decoder_level_equals_upsample_concat_conv(k, learned):
+    torch.manual_seed(0)
+    x, skip = torch.randn(2, 6, 20), torch.randn(2, 4, 39)
+    weight, bias = torch.randn(5, 10, k), torch.randn(5)
+    share = torch.rand(6) if learned else 0.5
+    expected = torch.nn.functional.conv1d(
+        torch.cat([_upsample_reference(x, share), skip], 1), weight, bias
+    )
+    expected = torch.nn.functional.leaky_relu(expected, 0.2)
+    got = upsample_conv(x, skip, weight, bias, share)
+    assert got.shape == (2, 5, 40 - k)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_map_positions_are_centred_with_the_level_stride():
