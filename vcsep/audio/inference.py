@@ -140,8 +140,10 @@ def separate_long(
     Args:
         model: the separator, already on ``device``.
         labels: ``[K]`` for the whole recording, ``[K, T]`` frames spread evenly over it, or None.
-        window_output: output samples per window at the model's rate (rounded down to a multiple of
-            ``2**levels``); the 2**20 default (48 s at 22050 Hz) makes context overhead ~12 %.
+        window_output: about the most output samples per window at the model's rate; the audio is
+            spread evenly over as few windows as that allows (in multiples of ``2**levels``). The
+            2**20 default (48 s at 22050 Hz) costs 6 % more FLOPs than an endless window would and
+            holds ~0.9 GB (paper-size model, mono, batch 1).
         batch_size: windows per forward call; activation memory grows with it, not with N.
         progress: show a tqdm progress bar over windows.
         out: optional preallocated ``[K, C, N]`` float32 array (e.g. a ``np.memmap`` for hours of
@@ -154,7 +156,10 @@ def separate_long(
         out = np.empty(shape, dtype=np.float32)
     elif out.shape != shape:
         raise ValueError(f"out must have shape {shape}, got {out.shape}")
-    hop = max(window_output // model.step, 1) * model.step
+    # Spread the audio evenly over as few windows as window_output allows, so that a short file or
+    # a last partial window does not compute mostly padding.
+    windows = math.ceil(audio_in.shape[1] / max(window_output, model.step))
+    hop = math.ceil(audio_in.shape[1] / windows / model.step) * model.step
     chunks = _batches(model, audio_in, labels, hop, batch_size, device, progress)
     if sample_rate == model.sample_rate:
         pos = 0
