@@ -1,0 +1,191 @@
+"""Comparing evaluated variants ("cells"): a results table, violin plots and a self-contained HTML page.
+
+Every function takes ``results_by_cell``: cell name -> :class:`~vcsep.evaluation.scoring.EvaluationResult`,
+in the order the cells should appear. Files are written under temporary names and renamed.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from vcsep.evaluation.scoring import EvaluationResult, write_text
+
+PLOT_METRICS = ("SDR", "SIR", "SAR")
+TABLE_NOTE = (
+    "Median SDR in dB with the interquartile range in brackets. Per instrument and 'all (pooled)': "
+    "over every 1 s frame pooled across tracks (paper style); 'all (track medians)': median over "
+    "track-instrument pairs of each one's median over frames. Frames where a source is silent are NaN "
+    "in BSSEval and excluded. PES: predicted energy of absent instruments (dB, lower is better)."
+)
+
+
+def _spread(values: np.ndarray) -> tuple[float, float, float]:
+    """(median, 25th, 75th percentile) of the non-NaN values; NaNs when there are none."""
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return (float("nan"),) * 3
+    q25, q50, q75 = np.percentile(values, [25, 50, 75])
+    return float(q50), float(q25), float(q75)
+
+
+def _summary(results_by_cell: dict[str, EvaluationResult]) -> tuple[list[str], list[dict]]:
+    """Instrument codes present in any cell, and per cell the ``(median, q25, q75)`` of every column."""
+    if not results_by_cell:
+        raise ValueError("no cells to report")
+    codes: list[str] = []
+    for result in results_by_cell.values():
+        present = result.frames["instrument"][result.frames["present"]]
+        codes += [c for c in dict.fromkeys(present.tolist()) if c not in codes]
+    rows = []
+    for cell, result in results_by_cell.items():
+        frames, tracks = result.frames, result.tracks
+        present = tracks["present"]
+        row = {"cell": cell, "frames": int(np.sum(~np.isnan(frames["SDR"])))}
+        row |= {c: _spread(frames["SDR"][frames["instrument"] == c]) for c in codes}
+        row["all (pooled)"] = _spread(frames["SDR"])
+        row["all (track medians)"] = _spread(tracks["SDR"][present])
+        row["SDRi"] = _spread(tracks["SDRi"][present])
+        row["SI-SDR"] = _spread(tracks["SI-SDR"][present])
+        row["PES"] = _spread(tracks["PES"][~present])
+        rows.append(row)
+    return codes, rows
+
+
+def _columns(codes: list[str]) -> list[str]:
+    return [*codes, "all (pooled)", "all (track medians)", "SDRi", "SI-SDR", "PES"]
+
+
+def _cell_text(value: tuple[float, float, float]) -> str:
+    median, q25, q75 = value
+    return "–" if np.isnan(median) else f"{median:.2f} [{q25:.2f}, {q75:.2f}]"
+
+
+def results_table(results_by_cell: dict[str, EvaluationResult]) -> tuple[str, str]:
+    """(markdown, CSV) of median SDR per instrument and overall per cell, with interquartile ranges.
+
+    The CSV has, per column ``X``, ``X_median``, ``X_q25`` and ``X_q75`` (dB, empty when undefined)
+    and the number of scored frames.
+    """
+    codes, rows = _summary(results_by_cell)
+    columns = _columns(codes)
+    lines = [
+        "| cell | " + " | ".join(columns) + " | frames |",
+        "|---" * (len(columns) + 2) + "|",
+    ]
+    for row in rows:
+        lines.append(f"| {row['cell']} | " + " | ".join(_cell_text(row[c]) for c in columns)
+                     + f" | {row['frames']} |")
+    markdown = TABLE_NOTE + "\n\n" + "\n".join(lines) + "\n"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["cell", *(f"{c}_{s}" for c in columns for s in ("median", "q25", "q75")), "frames"])
+    for row in rows:
+        values = ["" if np.isnan(v) else f"{v:.4f}" for c in columns for v in row[c]]
+        writer.writerow([row["cell"], *values, row["frames"]])
+    return markdown, buffer.getvalue()
+
+
+def violin_plots(results_by_cell: dict[str, EvaluationResult], out_dir) -> list[Path]:
+    """One PNG per metric (``violin_sdr.png``, ``_sir``, ``_sar``) under ``out_dir``: the distribution of
+    segment-wise (1 s) values of all instruments, one violin per cell. Returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not results_by_cell:
+        raise ValueError("no cells to plot")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cells = list(results_by_cell)
+    paths = []
+    for metric in PLOT_METRICS:
+        # violins need finite values: NaN frames are excluded, and so are +-inf (perfect frames)
+        data = [r.frames[metric][np.isfinite(r.frames[metric])] for r in results_by_cell.values()]
+        fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(cells) + 1.5), 4.0))
+        filled = [i for i, d in enumerate(data) if d.size]
+        if filled:
+            parts = ax.violinplot([data[i] for i in filled], positions=[i + 1 for i in filled],
+                                  showmedians=True, widths=0.8)
+            parts["cmedians"].set_color("black")
+        for i, d in enumerate(data):
+            if not d.size:
+                ax.text(i + 1, 0.5, "no frames", ha="center", transform=ax.get_xaxis_transform())
+        ax.set_xticks(range(1, len(cells) + 1), cells, rotation=20, ha="right")
+        ax.set_xlim(0.3, len(cells) + 0.7)
+        ax.set_ylabel(f"{metric} (dB)")
+        ax.set_title(f"Segment-wise {metric} (1 s frames, all instruments)")
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        path = out_dir / f"violin_{metric.lower()}.png"
+        tmp = path.with_name(f".{path.stem}.partial.png")
+        fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "cell"
+
+
+def html_report(
+    results_by_cell: dict[str, EvaluationResult],
+    out_dir,
+    audio_examples: dict[str, list[tuple[str, Path]]] | None = None,
+) -> Path:
+    """A self-contained report folder: ``index.html`` with the results table, the violin plots and
+    ``<audio>`` players for ``audio_examples`` (cell -> [(title, WAV path)]), copied under ``audio/``
+    so every link is relative. Returns the path of ``index.html`` (written last)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    codes, rows = _summary(results_by_cell)
+    columns = _columns(codes)
+    plots = violin_plots(results_by_cell, out_dir)
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in ["cell", *columns, "frames"])
+    body = "".join(
+        f"<tr><td>{esc(r['cell'])}</td>" + "".join(f"<td>{esc(_cell_text(r[c]))}</td>" for c in columns)
+        + f"<td>{r['frames']}</td></tr>"
+        for r in rows
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8"><title>vcsep evaluation</title>',
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}</style>",
+        "</head><body><h1>Separation results</h1>",
+        f"<p>{esc(TABLE_NOTE)}</p>",
+        f'<table id="results"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>',
+        "<h2>Segment-wise metrics</h2>",
+        *(f'<p><img src="{esc(p.name)}" alt="{esc(p.stem)}"></p>' for p in plots),
+    ]
+    if audio_examples:
+        parts.append("<h2>Audio examples</h2>")
+        for cell, examples in audio_examples.items():
+            folder = out_dir / "audio" / _slug(cell)
+            folder.mkdir(parents=True, exist_ok=True)
+            parts.append(f"<h3>{esc(cell)}</h3><ul>")
+            for i, (title, wav) in enumerate(examples):
+                wav = Path(wav)
+                if not wav.is_file():
+                    raise ValueError(f"audio example {title!r} of cell {cell!r}: {wav} does not exist")
+                target = folder / f"{i:02d}_{_slug(wav.name)}"
+                tmp = target.with_name(f".{target.name}.partial")
+                shutil.copyfile(wav, tmp)
+                os.replace(tmp, target)
+                src = target.relative_to(out_dir).as_posix()
+                player = f'<audio controls preload="none" src="{esc(src)}"></audio>'
+                parts.append(f"<li>{esc(title)}<br>{player}</li>")
+            parts.append("</ul>")
+    parts.append("</body></html>")
+    return write_text(out_dir / "index.html", "\n".join(parts) + "\n")
