@@ -23,15 +23,21 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import queue
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from vcsep import vocab
 from vcsep.vision.detector import NO_SLOT, Detections, Detector, cache_root
 from vcsep.vision.video import iter_frames, probe
+
+T = TypeVar("T")
 
 UNKNOWN = 0.5
 DEFAULT_FPS = 2.0
@@ -168,6 +174,49 @@ def content_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
+    """Yield ``items`` while a background thread computes up to ``depth`` of them ahead.
+
+    FFmpeg decoding and torch inference both release the GIL, so decoding the next frames overlaps
+    detection on the current ones. An exception in the producer is re-raised here.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            put((end, err))
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, err = slots.get()
+            if item is end:
+                if err is not None:
+                    raise err
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def detect_video(
     path: str | Path,
     detector: Detector,
@@ -198,9 +247,8 @@ def detect_video(
         cache_file = cache_file / f"{key[:32]}.npz"
         if cache_file.is_file():
             return Detections.load(cache_file).with_slots(detector.slots)
-    detections = detector.detect(
-        iter_frames(path, fps, max_side=max_side, threads=threads), (info.width, info.height)
-    )
+    frames = _prefetch(iter_frames(path, fps, max_side=max_side, threads=threads), depth=2 * detector.batch)
+    detections = detector.detect(frames, (info.width, info.height))
     if cache_file is not None:
         os.makedirs(cache_file.parent, exist_ok=True)
         detections.save(cache_file)
