@@ -199,7 +199,7 @@ def score_track(
     if scored:
         try:
             bss = bss_eval(refs, ests, win, win, metrics=metrics, device=device).as_dict()
-            mix_sdr = framewise_sdr(refs, np.broadcast_to(mixture, refs.shape), win, win, device)
+            mix_sdr = framewise_sdr(refs, np.repeat(mixture[None], len(scored), 0), win, win, device)
         except ValueError as err:
             raise ValueError(f"track {name}: {err} (instruments {', '.join(scored)})") from err
         sdri = bss["SDR"] - mix_sdr
