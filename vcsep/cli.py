@@ -120,6 +120,26 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_prepare)
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from vcsep.training.cli import train_main
+
+    train_main(args.lightning_args)
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the separator (LightningCLI: fit, validate; --config YAML)",
+        description="Train the conditioned separator with Lightning. Everything after 'train' goes to "
+        "LightningCLI, e.g. 'vcsep train fit --config configs/base.yaml'; 'vcsep train fit --help' "
+        "lists every option.",
+        add_help=False,
+    )
+    p.add_argument("lightning_args", nargs=argparse.REMAINDER, help="LightningCLI arguments")
+    p.set_defaults(func=_cmd_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every working subcommand."""
     parser = argparse.ArgumentParser(
@@ -130,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth(sub)
     _add_demo(sub)
     _add_prepare(sub)
+    _add_train(sub)
     add_detect_parser(sub)
     add_train_detector_parser(sub)
     add_evaluate_parser(sub)

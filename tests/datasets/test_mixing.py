@@ -56,6 +56,7 @@ def test_coherent_remix_sums_to_its_mixture(tracks):
         assert present in ({"vn", "vc"}, {"fl", "vn", "tba"}, {"cl"})
         silent = [k for k in range(vocab.K) if ex["labels"][k] == 0]
         assert not ex["targets"][silent].any()
+        assert 0 <= int(ex["track"]) < 3
 
 
 def test_incoherent_mix_takes_each_slot_from_any_piece(tracks):
@@ -64,7 +65,7 @@ def test_incoherent_mix_takes_each_slot_from_any_piece(tracks):
     for i in range(40):
         ex = mixer[i]
         present = {vocab.CODES[k] for k in np.flatnonzero(ex["labels"])}
-        assert 1 <= len(present) <= 3
+        assert 1 <= len(present) <= 3 and int(ex["track"]) == -1
         seen.add(frozenset(present))
         energy = np.abs(ex["targets"]).sum(axis=(1, 2))
         assert set(np.flatnonzero(energy > 0)) <= set(np.flatnonzero(ex["labels"]))

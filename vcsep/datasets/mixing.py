@@ -5,6 +5,7 @@ An example is a dict of float32 arrays::
     mixture  [C, input_length]        what the separator hears (context on both sides)
     targets  [K, C, output_length]    one stem per slot, aligned with the centre of the mixture
     labels   [K]                      multi-hot: which slots are present
+    track    []  int64                the track of a coherent mix (index into the tracks), else -1
 
 Mixes are *coherent* (the stems of one piece at one offset, as recorded together) or *incoherent*
 (each slot from any piece, at its own offset), with random gains. Every example is a pure function
@@ -134,7 +135,9 @@ class InMemoryMixer:
         c = self.config
         return active_fraction(target, self.segment.sample_rate, c.silence_db) < c.min_active
 
-    def _example(self, pieces: dict[str, list[tuple[np.ndarray, int, np.float32]]], extra=()) -> dict:
+    def _example(
+        self, pieces: dict[str, list[tuple[np.ndarray, int, np.float32]]], track: int = -1, extra=()
+    ) -> dict:
         """Assemble an example from ``code -> [(audio, target start, gain)]`` (and unslotted audio)."""
         seg, voc = self.segment, self.vocabulary
         mixture = np.zeros((seg.channels, seg.input_length), dtype=np.float32)
@@ -148,7 +151,7 @@ class InMemoryMixer:
                 targets[k] += gain * window(audio, start, seg.output_length)
         for audio, start, gain in extra:
             mixture += gain * window(audio, start - seg.context, seg.input_length)
-        return {"mixture": mixture, "targets": targets, "labels": labels}
+        return {"mixture": mixture, "targets": targets, "labels": labels, "track": np.int64(track)}
 
     def _coherent(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """The stems of one piece at one offset, each slot with its own gain."""
@@ -161,7 +164,7 @@ class InMemoryMixer:
                 break
         pieces = {code: [(audio, start, self._gain(rng))] for code, audio in slots.items()}
         residual = [(self.residuals[track], start, np.float32(1.0))]
-        return self._example(pieces, residual)
+        return self._example(pieces, track, residual)
 
     def _incoherent(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Up to ``max_sources`` slots, each from a random piece that has it, at its own offset."""

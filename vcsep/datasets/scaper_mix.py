@@ -110,7 +110,7 @@ class ScaperMixer:
             event = _fit(np.asarray(audio, dtype=np.float32).reshape(len(audio), -1).T, seg.input_length)
             targets[k] += event[:, seg.context : seg.context + seg.output_length]
         mix = _fit(np.asarray(mixture, dtype=np.float32).reshape(len(mixture), -1).T, seg.input_length)
-        return {"mixture": mix, "targets": targets, "labels": labels}
+        return {"mixture": mix, "targets": targets, "labels": labels, "track": np.int64(-1)}
 
     def regenerate(self, index: int) -> dict[str, np.ndarray]:
         """Example ``index`` made again from its JAMS recipe alone."""

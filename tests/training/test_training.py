@@ -1,0 +1,299 @@
+"""The joint trainer: every config runs, a tiny model overfits, runs resume, bad configs are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from vcsep import vocab
+from vcsep.cli import main
+from vcsep.datasets.synth import SynthSettings, synthesize_corpus
+from vcsep.fusion.checkpoint import load_separator
+from vcsep.training.cli import train_main
+from vcsep.training.data import LabelledExamples, SeparationDataModule
+from vcsep.training.losses import separation_loss, si_sdr
+from vcsep.training.module import SeparatorModule
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+TINY = [
+    "--model.levels",
+    "2",
+    "--model.features",
+    "4",
+    "--data.output_length",
+    "1024",
+    "--data.num_workers",
+    "0",
+    "--data.batch_size",
+    "2",
+    "--data.train_examples",
+    "8",
+    "--data.val_examples",
+    "2",
+    "--model.sample_rate",
+    "8000",
+    "--trainer.log_every_n_steps",
+    "1",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    synthesize_corpus(out, 4, SynthSettings(seed=1, size=(96, 54), max_seconds=3.0))
+    return out
+
+
+def cell_args(corpus: Path, run_dir: Path, cell: str | None = None) -> list[str]:
+    configs = ["--config", str(CONFIGS / "base.yaml")]
+    if cell:
+        configs += ["--config", str(CONFIGS / "ablation" / f"{cell}.yaml")]
+    return ["fit", *configs, "--data.data", f"urmp:{corpus}", "--run_dir", str(run_dir), *TINY]
+
+
+CELLS = [None] + sorted(p.stem for p in (CONFIGS / "ablation").glob("*.yaml"))
+
+
+def test_there_are_13_ablation_cells():
+    assert len(CELLS) == 14
+    assert "baseline" in CELLS and all(
+        f"{m}_{loc}" in CELLS
+        for m in ("concat", "additive", "multiplicative", "film")
+        for loc in ("input", "bottleneck", "output")
+    )
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=lambda c: c or "base")
+def test_fast_dev_run_of_every_config(corpus, tmp_path, cell):
+    cli = train_main([*cell_args(corpus, tmp_path / "run", cell), "--trainer.fast_dev_run", "true"])
+    module = cli.model
+    expected = (
+        ("film", "bottleneck")
+        if cell is None
+        else ((None, None) if cell == "baseline" else tuple(cell.split("_")))
+    )
+    assert (module.separator.mechanism, module.separator.location) == expected
+    assert cli.trainer.global_step == 1
+    assert np.isfinite(float(cli.trainer.callback_metrics["train/loss"]))
+
+
+class LossLog(L.Callback):
+    def __init__(self):
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append(float(outputs["loss"]))
+
+
+def test_tiny_model_overfits_one_batch(corpus, tmp_path):
+    torch.manual_seed(0)
+    module = SeparatorModule(
+        "film",
+        "bottleneck",
+        levels=2,
+        features=8,
+        sample_rate=8000,
+        lr=1e-2,
+        lr_decay=1.0,
+        output="difference",
+    )
+    data = SeparationDataModule(
+        f"urmp:{corpus}",
+        output_length=512,
+        levels=2,
+        sample_rate=8000,
+        batch_size=2,
+        train_examples=8,
+        val_examples=2,
+        coherent=1.0,
+    )
+    log = LossLog()
+    trainer = L.Trainer(
+        max_steps=60,
+        overfit_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=[log],
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, data)
+    first, last = log.losses[0], min(log.losses[-10:])
+    assert last < first / 10, f"loss went from {first:.3g} to {last:.3g}"
+
+
+class InterruptAt(L.Callback):
+    """Stops the run the way Ctrl-C does, at a given step."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+class FirstStep(L.Callback):
+    def __init__(self):
+        self.step = None
+        self.exp_avg = None
+
+    def on_train_start(self, trainer, pl_module):
+        self.step = trainer.global_step
+        state = trainer.optimizers[0].state
+        self.exp_avg = {k: v["exp_avg"].clone() for k, v in enumerate(state.values())} if state else {}
+
+
+def test_killed_run_resumes_without_losing_steps(corpus, tmp_path, monkeypatch):
+    import vcsep.training.callbacks as callbacks
+
+    monkeypatch.setattr(callbacks, "InterruptAt", InterruptAt, raising=False)
+    monkeypatch.setattr(callbacks, "FirstStep", FirstStep, raising=False)
+    run = tmp_path / "run"
+    args = [*cell_args(corpus, run), "--trainer.max_steps", "8", "--data.train_examples", "40"]
+    with pytest.raises(SystemExit):
+        train_main(
+            [*args, "--trainer.callbacks+=vcsep.training.callbacks.InterruptAt", "--trainer.callbacks.step=5"]
+        )
+    saved = torch.load(run / "checkpoints" / "on_exception.ckpt", weights_only=False)
+    assert saved["global_step"] == 5
+    cli = train_main([*args, "--trainer.callbacks+=vcsep.training.callbacks.FirstStep"])
+    first = next(cb for cb in cli.trainer.callbacks if isinstance(cb, FirstStep))
+    assert first.step == 5 and cli.trainer.global_step == 8
+    saved_avg = [s["exp_avg"] for s in saved["optimizer_states"][0]["state"].values()]
+    assert len(first.exp_avg) == len(saved_avg) > 0
+    for restored, stored in zip(first.exp_avg.values(), saved_avg):
+        torch.testing.assert_close(restored, stored)
+    # the exported separator rebuilds from its own arguments
+    separator = load_separator(run / "separator.pt", expect={"levels": 2, "num_sources": vocab.K})
+    assert separator.mechanism == "film"
+    assert list(run.glob("events.out.tfevents.*"))
+
+
+def test_bad_config_gives_a_clear_error(corpus, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  mechanism: telepathy\n  location: bottleneck\n")
+    args = [*cell_args(corpus, tmp_path / "run"), "--config", str(bad), "--trainer.fast_dev_run", "true"]
+    assert main(["train", *args]) == 2
+    assert "unknown mechanism 'telepathy'" in capsys.readouterr().err
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("model:\n  levles: 3\n")
+    with pytest.raises(SystemExit) as exit_info:
+        train_main([*cell_args(corpus, tmp_path / "run"), "--config", str(typo)])
+    assert exit_info.value.code == 2
+    assert "levles" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="needs a detector"):
+        SeparationDataModule(f"urmp:{corpus}", label_source="detections")
+
+
+def test_cli_train_end_to_end(corpus, tmp_path):
+    args = [*cell_args(corpus, tmp_path / "run", "additive_output"), "--trainer.max_steps", "2"]
+    assert main(["train", *args]) == 0
+    model = load_separator(tmp_path / "run" / "separator.pt")
+    assert (model.mechanism, model.location) == ("additive", "output")
+
+
+def test_losses_handle_silent_slots():
+    torch.manual_seed(0)
+    target = torch.zeros(2, 4, 1, 256)
+    target[:, :2] = torch.randn(2, 2, 1, 256)
+    present = torch.tensor([[True, True, False, False]] * 2)
+    assert separation_loss(target, target, present, "mse") == 0
+    assert separation_loss(target, target, present, "sse") == 0
+    noisy = target + 0.1 * torch.randn_like(target)
+    assert separation_loss(noisy, target, present, "sse") == pytest.approx(
+        float((noisy - target).pow(2).sum()) / 2, rel=1e-5
+    )
+    # SI-SDR ignores silent references but pushes absent slots towards silence
+    quiet, loud = target.clone(), target.clone()
+    loud[:, 2:] = 0.5
+    quiet_loss = separation_loss(quiet, target, present, "sisdr")
+    assert separation_loss(loud, target, present, "sisdr") > quiet_loss
+    assert torch.isfinite(quiet_loss)
+    with pytest.raises(ValueError, match="unknown loss"):
+        separation_loss(target, target, present, "l3")
+
+
+def test_si_sdr_against_its_definition():
+    ref = torch.randn(1000, dtype=torch.float64)
+    noise = torch.randn(1000, dtype=torch.float64)
+    noise = noise - (noise @ ref) / (ref @ ref) * ref  # orthogonal to the reference
+    noise = noise - noise.mean()
+    ref = ref - ref.mean()
+    est = 3.0 * ref + 0.5 * noise
+    expected = 10 * torch.log10((3.0 * ref).pow(2).sum() / (0.5 * noise).pow(2).sum())
+    assert float(si_sdr(est, ref)) == pytest.approx(float(expected), abs=1e-3)
+
+
+def test_label_dropout_noise_and_detections_are_seeded():
+    examples = [
+        {
+            "labels": np.array([1, 1, 0], np.float32),
+            "mixture": np.zeros((1, 4), np.float32),
+            "track": np.int64(0),
+        }
+        for _ in range(200)
+    ]
+    presence = [np.array([0.9, 0.2, 0.1], np.float32)]
+    dropped = LabelledExamples(examples, label_dropout=0.5, seed=3)
+    conditions = torch.stack([dropped[i]["condition"] for i in range(200)])
+    assert 0.35 < float((conditions[:, :2] == 0).float().mean()) < 0.65
+    assert torch.all(conditions[:, 2] == 0)
+    torch.testing.assert_close(
+        conditions,
+        torch.stack(
+            [LabelledExamples(examples, label_dropout=0.5, seed=3)[i]["condition"] for i in range(200)]
+        ),
+    )
+    told = LabelledExamples(examples, presence, label_source="detections")[0]["condition"]
+    torch.testing.assert_close(told, torch.tensor([0.9, 0.2, 0.1]))
+    mixed = torch.stack(
+        [LabelledExamples(examples, presence, "mix", 0.5)[i]["condition"] for i in range(200)]
+    )
+    assert 0.35 < float((mixed[:, 0] == 0.9).float().mean()) < 0.65
+    noisy = torch.stack([LabelledExamples(examples, label_noise=0.1)[i]["condition"] for i in range(200)])
+    assert noisy.min() >= 0 and noisy.max() <= 1 and 0.05 < float(noisy[:, 1].std()) < 0.15
+
+
+def test_audio_summaries_and_stall_monitor(corpus, tmp_path):
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from vcsep.training.callbacks import AudioSummaries, DataStallMonitor
+
+    module = SeparatorModule("concat", "input", levels=2, features=4, sample_rate=8000)
+    data = SeparationDataModule(
+        f"urmp:{corpus}",
+        output_length=512,
+        levels=2,
+        sample_rate=8000,
+        batch_size=2,
+        train_examples=8,
+        val_examples=2,
+        coherent=1.0,
+    )
+    stall = DataStallMonitor()
+    trainer = L.Trainer(
+        max_steps=4,
+        logger=TensorBoardLogger(tmp_path, name="tb"),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        limit_val_batches=0,
+        log_every_n_steps=1,
+        callbacks=[AudioSummaries(every_n_steps=2), stall],
+    )
+    trainer.fit(module, data)
+    events = EventAccumulator(str(tmp_path / "tb" / "version_0"), size_guidance={"audio": 0, "images": 0})
+    events.Reload()
+    assert "audio/mixture" in events.Tags()["audio"]
+    assert any(t.endswith("_estimate") for t in events.Tags()["audio"])
+    assert "spectrograms" in events.Tags()["images"]
+    assert [e.step for e in events.Audio("audio/mixture")] == [2, 4]
+    assert stall.samples == 6 and 0.0 <= stall.stall_fraction < 1.0
+    with pytest.raises(ValueError, match="every_n_steps"):
+        AudioSummaries(every_n_steps=0)
