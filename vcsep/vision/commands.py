@@ -126,6 +126,7 @@ def add_train_detector_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--workers", type=int, default=2, help="data loader workers (default 2)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--init", type=Path, help="start from these weights (fine-tune an earlier detector.pt)")
     p.set_defaults(func=run_train_detector)
 
 
@@ -144,6 +145,7 @@ def run_train_detector(args: argparse.Namespace) -> int:
         device=args.device,
         workers=args.workers,
         seed=args.seed,
+        init=args.init,
     )
     print(f"weights: {metrics['weights']}")
     if "test_presence" not in metrics:
@@ -151,12 +153,13 @@ def run_train_detector(args: argparse.Namespace) -> int:
         return 0
     print(f"test boxes: mAP50 {metrics['test_map50']:.3f}  mAP50-95 {metrics['test_map50_95']:.3f}")
     presence = metrics["test_presence"]
-    print(f"{'presence':<10}{'P':>7}{'R':>7}{'F1':>7}{'tp':>5}{'fp':>5}{'fn':>5}")
+    print(f"{'presence':<10}{'P':>7}{'R':>7}{'F1':>7}{'tp':>5}{'fp':>5}{'fn':>5}{'box AP50':>10}")
+    ap50 = {**metrics["test_ap50"], "all": metrics["test_map50"]}
     for name, s in [*presence["per_instrument"].items(), ("all", presence["micro"])]:
-        cells = "".join(
-            f"{v:>7.3f}" if v is not None else f"{'-':>7}" for v in (s["precision"], s["recall"], s["f1"])
-        )
-        print(f"{name:<10}{cells}{s['tp']:>5}{s['fp']:>5}{s['fn']:>5}")
+        values = (s["precision"], s["recall"], s["f1"])
+        cells = "".join(f"{v:>7.3f}" if v is not None else f"{'-':>7}" for v in values)
+        box = f"{ap50[name]:>10.3f}" if name in ap50 else f"{'-':>10}"
+        print(f"{name:<10}{cells}{s['tp']:>5}{s['fp']:>5}{s['fn']:>5}{box}")
     print(f"wrote {args.out / 'metrics.json'}")
     return 0
 

@@ -284,8 +284,12 @@ def train_detector(
     device: str = "cpu",
     workers: int = 2,
     seed: int = 0,
+    init: str | Path | None = None,
 ) -> dict:
     """Train the synthetic detector on a corpus and evaluate it on the corpus's test pieces.
+
+    ``init``: start from these weights (a detector.pt of an earlier run: fine-tuning) instead of a
+    random initialisation; ``depth`` and ``width`` are then those of the checkpoint.
 
     Writes under ``out_dir``: ``dataset/`` (:func:`build_yolo_dataset`, frames at ``fps`` frames/s),
     ``model.yaml``, ultralytics' run in ``train/``, the final weights ``detector.pt`` (best
@@ -299,7 +303,10 @@ def train_detector(
     pieces = read_corpus(corpus_dir)
     test = [p for p in pieces if p.split == "test"]
     data = build_yolo_dataset(pieces, out_dir, fps=fps, max_side=max(imgsz, 640), seed=seed)
-    model = YOLO(str(write_model_yaml(out_dir / "model.yaml", depth=depth, width=width)), task="detect")
+    if init is None:
+        model = YOLO(str(write_model_yaml(out_dir / "model.yaml", depth=depth, width=width)), task="detect")
+    else:
+        model = Detector(init).model
     model.train(
         data=str(data),
         imgsz=imgsz,
@@ -323,8 +330,7 @@ def train_detector(
         "weights": str(weights),
         "epochs": epochs,
         "imgsz": imgsz,
-        "depth": depth,
-        "width": width,
+        **({"depth": depth, "width": width} if init is None else {"init": str(init)}),
     }
     if test:
         box = YOLO(str(weights), task="detect").val(
@@ -332,6 +338,10 @@ def train_detector(
         )
         metrics["test_map50"] = float(box.box.map50)
         metrics["test_map50_95"] = float(box.box.map)
+        metrics["test_ap50"] = {
+            vocab.CODES[c]: round(float(ap), 4)
+            for c, ap in zip(box.box.ap_class_index, box.box.ap50, strict=True)
+        }
         detector = Detector(weights, device=device, imgsz=imgsz)
         metrics["test_presence"] = evaluate_presence(
             detector, test, fps=eval_fps, cache_dir=out_dir / "cache"
