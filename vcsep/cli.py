@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from vcsep import __version__
-from vcsep.evaluation.commands import add_evaluate_parser
+from vcsep.evaluation.commands import add_ablate_parser, add_evaluate_parser
 from vcsep.vision.commands import add_detect_parser, add_train_detector_parser
 
 
@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_detect_parser(sub)
     add_train_detector_parser(sub)
     add_evaluate_parser(sub)
+    add_ablate_parser(sub)
     return parser
 
 

@@ -50,10 +50,63 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoint", type=Path, help="separator checkpoint (vcsep.fusion save_checkpoint)")
     p.add_argument("--data", required=True, help="KIND:PATH, e.g. urmp:/data/URMP")
-    p.add_argument("--split", default="test",
-                   help="train or test (default test); 'all' for every track (layouts without a split)")
+    p.add_argument(
+        "--split",
+        default="test",
+        help="train or test (default test); 'all' for every track (layouts without a split)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--metrics", choices=("fast", "museval"), default="fast",
-                   help="BSSEval implementation: fast (batched torch, default) or museval")
+    p.add_argument(
+        "--metrics",
+        choices=("fast", "museval"),
+        default="fast",
+        help="BSSEval implementation: fast (batched torch, default) or museval",
+    )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
     p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from vcsep.evaluation.ablation import run_ablation
+
+    split = None if args.split == "all" else args.split
+    index = run_ablation(
+        args.configs,
+        args.data,
+        args.out,
+        base=args.base,
+        train_args=args.train_args,
+        split=split,
+        metrics=args.metrics,
+        device=args.device,
+    )
+    print((args.out / "results.md").read_text())
+    print(f"report: {index}")
+    return 0
+
+
+def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``vcsep ablate``."""
+    p = sub.add_parser(
+        "ablate",
+        help="train (or reuse) and evaluate every ablation cell; table, violin plots, HTML report",
+        description="Train every cell config of a folder on top of the base config (cells already "
+        "trained are reused, interrupted ones resume), evaluate each on the test split, and write "
+        "results.md/results.csv, violin plots and report/index.html with audio players.",
+    )
+    p.add_argument("--configs", type=Path, default=Path("configs/ablation"), help="folder of cell YAMLs")
+    p.add_argument(
+        "--base", type=Path, default=None, help="base config (default: base.yaml beside --configs)"
+    )
+    p.add_argument("--data", required=True, help="KIND:PATH, e.g. urmp:corpus")
+    p.add_argument("--out", type=Path, required=True, help="output folder (runs, results, report)")
+    p.add_argument("--split", default="test", help="evaluation split: test (default), train or all")
+    p.add_argument("--metrics", choices=("fast", "museval"), default="fast")
+    p.add_argument("--device", default="cpu", help="torch device for evaluation, e.g. cpu or cuda:0")
+    p.add_argument(
+        "--train-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="everything after this goes to every cell's training, e.g. --trainer.max_steps 500",
+    )
+    p.set_defaults(func=_cmd_ablate)
