@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the design needs: fluidsynth + a GM soundfont (synthetic corpus), ffmpeg
 # (stempeg, used by musdb and museval), libsox-dev (scaper's soxbindings build).
-DEBS := fluidsynth fluid-soundfont-gm ffmpeg libsox-dev
+# chromium renders the HTML reports in the tests.
+DEBS := fluidsynth fluid-soundfont-gm ffmpeg libsox-dev chromium
 STAMP := $(VENV)/.installed
 
 .PHONY: setup debs test lint demo bench clean
@@ -30,7 +31,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 lint: setup
-	$(BIN)/ruff check vcsep tests bench demos
+	$(BIN)/ruff check .
 
 test: lint
 	$(BIN)/pytest -q
