@@ -318,7 +318,8 @@ def train_detector(
         project=str(out_dir.resolve()),
         name="train",
         exist_ok=True,
-        pretrained=False,
+        # ultralytics keeps the model's weights only when pretrained is true; false rebuilds from the YAML.
+        pretrained=init is not None,
         plots=False,
         verbose=False,
     )
