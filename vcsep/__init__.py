@@ -6,3 +6,12 @@ separator writes one stem per slot of :data:`vcsep.vocab.CODES` (absent instrume
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # `import vcsep` stays light; the separator (torch, PyAV) loads on first use.
+    if name == "Separator":
+        from vcsep.pipeline import Separator
+
+        return Separator
+    raise AttributeError(f"module 'vcsep' has no attribute {name!r}")

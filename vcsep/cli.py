@@ -14,6 +14,9 @@ from vcsep import __version__
 from vcsep.evaluation.commands import add_ablate_parser, add_evaluate_parser
 from vcsep.vision.commands import add_detect_parser, add_train_detector_parser
 
+# Default models shipped inside the package (written by `make models`).
+DEFAULT_MODELS = Path(__file__).resolve().parent / "models"
+
 
 def _size(text: str) -> tuple[int, int]:
     """Parse ``WxH`` (e.g. ``640x360``) into ``(width, height)``."""
@@ -92,8 +95,10 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     mixer = InMemoryMixer(
         tracks, segment, MixConfig(coherent=args.coherent), seed=args.seed, examples=args.examples
     )
-    print(f"writing {args.examples} segments ({input_length} -> {output_length} samples at "
-          f"{args.sample_rate} Hz) from {len(tracks)} tracks to {args.out}")
+    print(
+        f"writing {args.examples} segments ({input_length} -> {output_length} samples at "
+        f"{args.sample_rate} Hz) from {len(tracks)} tracks to {args.out}"
+    )
     write_shards(mixer, args.out, num_workers=args.workers)
     return 0
 
@@ -105,8 +110,12 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
         description="Mix training segments from a dataset and write them as litdata shards to a "
         "local folder or an s3:// URL, for streaming during training.",
     )
-    p.add_argument("--data", required=True, help="KIND:PATH, e.g. urmp:corpus (kinds: urmp, musdb4, "
-                   "musdb2, musdb4-hq, musdb2-hq, medleydb, bach10, stems)")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="KIND:PATH, e.g. urmp:corpus (kinds: urmp, musdb4, "
+        "musdb2, musdb4-hq, musdb2-hq, medleydb, bach10, stems)",
+    )
     p.add_argument("--split", default=None, help="train or test (URMP layouts and MUSDB18)")
     p.add_argument("--out", required=True, help="output folder or s3://bucket/prefix")
     p.add_argument("--examples", type=int, default=1000, help="number of segments")
@@ -140,6 +149,45 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_train)
 
 
+def _cmd_separate(args: argparse.Namespace) -> int:
+    from vcsep.pipeline import Separator, parse_instruments
+
+    model = args.model or DEFAULT_MODELS
+    if not Path(model).exists():
+        raise FileNotFoundError(f"no separator model at {model}; pass --model (a folder or separator .pt)")
+    instruments = parse_instruments(args.instruments) if args.instruments else None
+    separator = Separator.from_pretrained(model, device=args.device, detector=args.detector)
+    result = separator.separate_video(args.video, instruments, out_dir=args.out, progress=True)
+    for name, path in result.files.items():
+        print(f"  {name:<8} {path}")
+    return 0
+
+
+def _add_separate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "separate",
+        help="separate a performance video into one track per instrument",
+        description="Read the video's audio, detect the instruments on its frames (or take "
+        "--instruments), separate, and write one WAV per instrument, the video with one audio track "
+        "per stem (picture not re-encoded) and index.html with players and spectrograms.",
+    )
+    p.add_argument("video", type=Path, help="video with an audio track (mp4, mkv, mov...)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="folder with separator.pt (and detector.pt, "
+        "baseline.pt) or a separator checkpoint (default: the models shipped with vcsep)",
+    )
+    p.add_argument(
+        "--detector", default=None, help="detector weights (default: detector.pt beside the model)"
+    )
+    p.add_argument("--instruments", default=None, help="skip detection: comma-separated codes, e.g. vn,vc")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    p.set_defaults(func=_cmd_separate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every working subcommand."""
     parser = argparse.ArgumentParser(
@@ -151,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_prepare(sub)
     _add_train(sub)
+    _add_separate(sub)
     add_detect_parser(sub)
     add_train_detector_parser(sub)
     add_evaluate_parser(sub)

@@ -1,0 +1,169 @@
+"""Separating a performance video end to end: CLI, Python API, detector fallbacks, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import vcsep
+from vcsep import vocab
+from vcsep.cli import main
+from vcsep.datasets.synth import SynthSettings, synthesize_corpus
+from vcsep.datasets.urmp_names import PieceName
+from vcsep.fusion.checkpoint import save_checkpoint
+from vcsep.fusion.separator import ConditionedSeparator
+from vcsep.vision.labels import InstrumentLabels
+from vcsep.vision.video import write_video
+
+TINY = {"levels": 2, "features": 4, "sample_rate": 8000}
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> tuple[Path, PieceName]:
+    out = tmp_path_factory.mktemp("corpus")
+    (folder,) = synthesize_corpus(out, 1, SynthSettings(seed=5, size=(160, 90), max_seconds=2.0))
+    name = PieceName.parse(folder.name)
+    return folder / name.video, name
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    save_checkpoint(ConditionedSeparator("film", "bottleneck", **TINY), folder / "separator.pt")
+    save_checkpoint(ConditionedSeparator(**TINY), folder / "baseline.pt")
+    return folder
+
+
+def audio_streams(path: Path) -> int:
+    with av.open(str(path)) as c:
+        assert len(c.streams.video) == 1
+        return len(c.streams.audio)
+
+
+def test_cli_separate_with_given_instruments(clip, models, tmp_path, capsys):
+    video, name = clip
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "separate",
+                str(video),
+                "--out",
+                str(out),
+                "--model",
+                str(models),
+                "--instruments",
+                ",".join(name.codes[:2]),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    mix, rate = sf.read(out / "mixture.wav", dtype="float32")
+    assert rate == 48000
+    reference, _ = sf.read(video.parent / name.mix, dtype="float32")
+    assert abs(len(mix) - len(reference)) <= 1024  # the AAC track's length, within a frame
+    for code in set(name.codes[:2]):
+        stem, stem_rate = sf.read(out / f"{code}.wav", dtype="float32")
+        assert stem_rate == 48000 and stem.shape == mix.shape and np.isfinite(stem).all()
+        assert str(out / f"{code}.wav") in printed
+    stems_video = out / f"{video.stem}.stems.mp4"
+    assert audio_streams(stems_video) == 1 + len(set(name.codes[:2]))
+    page = (out / "index.html").read_text()
+    assert page.count("<audio") == 1 + len(set(name.codes[:2])) and (out / "mixture.png").is_file()
+
+
+class StubDetector:
+    """Stands in for the YOLO detector: video_labels is replaced by a function returning labels."""
+
+
+def stub_labels(presence: np.ndarray, fallback: bool = False):
+    def video_labels(path, detector, **kwargs):
+        return InstrumentLabels(presence, np.repeat(presence[:, None], 3, axis=1), 4.0, 0.25, fallback), None
+
+    return video_labels
+
+
+def test_api_uses_the_detector(clip, models, monkeypatch, tmp_path):
+    video, _ = clip
+    presence = np.zeros(vocab.K, np.float32)
+    presence[[vocab.index("vc"), vocab.index("fl")]] = [0.9, 0.6]
+    monkeypatch.setattr("vcsep.vision.labels.video_labels", stub_labels(presence))
+    separator = vcsep.Separator.from_pretrained(models)
+    separator.detector = StubDetector()
+    result = separator.separate_video(video, out_dir=tmp_path / "out")
+    assert result.instruments == ["vc", "fl"] and set(result.stems) == {"vc", "fl"}
+    np.testing.assert_array_equal(result.labels, vocab.multi_hot(["vc", "fl"]))
+    np.testing.assert_array_equal(result.presence, presence)
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "<td>0.90</td>" in page and "<td>0.60</td>" in page
+
+
+def test_nothing_detected_falls_back_to_the_baseline(clip, models, monkeypatch, tmp_path):
+    video, _ = clip
+    monkeypatch.setattr(
+        "vcsep.vision.labels.video_labels", stub_labels(np.full(vocab.K, 0.5, np.float32), True)
+    )
+    separator = vcsep.Separator.from_pretrained(models)
+    separator.detector = StubDetector()
+    result = separator.separate_video(video)
+    assert result.labels is None and result.instruments
+    (tmp_path / "only").mkdir()
+    save_checkpoint(ConditionedSeparator("concat", "input", **TINY), tmp_path / "only" / "separator.pt")
+    alone = vcsep.Separator.from_pretrained(tmp_path / "only" / "separator.pt")
+    alone.detector = StubDetector()
+    with pytest.raises(ValueError, match="pass the instruments"):
+        alone.separate_video(video)
+    with pytest.raises(ValueError, match="no detector weights"):
+        vcsep.Separator.from_pretrained(tmp_path / "only").separate_video(video)
+
+
+def test_separate_audio_matches_the_requested_slots(models):
+    separator = vcsep.Separator.from_pretrained(models)
+    audio = np.random.default_rng(0).standard_normal((2, 12000)).astype(np.float32) * 0.1
+    result = separator.separate_audio(audio, 16000, ["tpt", "tpt", "hn"])
+    assert list(result.stems) == ["tpt", "hn"]
+    assert all(s.shape == (1, 12000) for s in result.stems.values())  # mono model: downmixed
+    with pytest.raises(ValueError, match="unknown instrument code 'kazoo'"):
+        vcsep.pipeline.parse_instruments("vn,kazoo")
+    assert vcsep.pipeline.parse_instruments("violin, vc") == ["vn", "vc"]
+
+
+def test_bad_input(models, tmp_path, capsys):
+    def run(*args) -> str:
+        assert (
+            main(
+                [
+                    "separate",
+                    *args,
+                    "--out",
+                    str(tmp_path / "o"),
+                    "--model",
+                    str(models),
+                    "--instruments",
+                    "vn",
+                ]
+            )
+            == 2
+        )
+        return capsys.readouterr().err
+
+    assert "does not exist" in run(str(tmp_path / "missing.mp4"))
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    assert "notes.mp4" in run(str(text))
+    silent = write_video(tmp_path / "silent.mp4", [np.zeros((64, 64, 3), np.uint8)] * 5, 25)
+    assert "no audio track" in run(str(silent))
+    payload = torch.load(models / "separator.pt", weights_only=True)
+    payload["version"] = 99
+    old = tmp_path / "old"
+    old.mkdir()
+    torch.save(payload, old / "separator.pt")
+    assert main(["separate", str(silent), "--out", str(tmp_path / "o"), "--model", str(old)]) == 2
+    assert "version 99" in capsys.readouterr().err
