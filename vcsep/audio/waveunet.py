@@ -108,7 +108,7 @@ def _conv(x: Tensor, weight: Tensor, bias: Tensor | None, act: bool = True) -> T
         # [B, n', F_in*k] windows is several times faster and writes channels-last directly.
         cols = _channels_last(x).transpose(1, 2).unfold(1, k, 1).flatten(2)
         y = cols @ weight.flatten(1).T
-        y = (y if bias is None else y + bias).transpose(1, 2)
+        y = (y if bias is None else y.add_(bias)).transpose(1, 2)
     else:
         y = F.conv2d(_channels_last(x).unsqueeze(2), weight.unsqueeze(2), bias).squeeze(2)
     return F.leaky_relu(y, NEGATIVE_SLOPE, inplace=True) if act else y
