@@ -95,9 +95,7 @@ def test_polyphase_decoder_level_equals_upsample_concat_conv(k, learned):
     x, skip = torch.randn(2, 6, 20), torch.randn(2, 4, 39)
     weight, bias = torch.randn(5, 10, k), torch.randn(5)
     share = torch.rand(6) if learned else 0.5
-    expected = torch.nn.functional.conv1d(
-        torch.cat([_upsample_reference(x, share), skip], 1), weight, bias
-    )
+    expected = torch.nn.functional.conv1d(torch.cat([_upsample_reference(x, share), skip], 1), weight, bias)
     expected = torch.nn.functional.leaky_relu(expected, 0.2)
     got = upsample_conv(x, skip, weight, bias, share)
     assert got.shape == (2, 5, 40 - k)

@@ -16,8 +16,9 @@ def tone_line(rng: np.random.Generator, f0: float, seconds: float, rate: int) ->
     return 0.2 * harmonics + 0.01 * rng.standard_normal(t.size)
 
 
-def write_urmp_piece(root: Path, number: int, title: str, codes: tuple[str, ...], seed: int,
-                     seconds: float = 3.0) -> Path:
+def write_urmp_piece(
+    root: Path, number: int, title: str, codes: tuple[str, ...], seed: int, seconds: float = 3.0
+) -> Path:
     """A piece folder in URMP's layout (48 kHz mono WAVs: parts and their mix)."""
     rng = np.random.default_rng(seed)
     folder = root / f"{number:02d}_{title}_{'_'.join(codes)}"

@@ -3,43 +3,24 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import soundfile as sf
 
 from vcsep.cli import main
 from vcsep.evaluation.ablation import run_ablation
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-TINY = [
-    "--model.levels",
-    "2",
-    "--model.features",
-    "4",
-    "--model.sample_rate",
-    "8000",
-    "--data.output_length",
-    "1024",
-    "--data.num_workers",
-    "0",
-    "--data.batch_size",
-    "2",
-    "--data.train_examples",
-    "4",
-    "--data.val_examples",
-    "2",
-    "--trainer.max_steps",
-    "2",
-]
+# two steps are enough to train, export, evaluate and report
+TRAIN = ["--trainer.max_steps", "2", "--data.train_examples", "4"]
 
 
-def test_ablation_two_cells_end_to_end(urmp_corpus, tmp_path, capsys):
+def test_ablation_two_cells_end_to_end(urmp_corpus, configs, tiny_train_args, tmp_path, capsys):
+    train_args = [*tiny_train_args, *TRAIN]
     cells = tmp_path / "cells"
     cells.mkdir()
     for name in ("baseline", "film_bottleneck"):
-        shutil.copy(CONFIGS / "ablation" / f"{name}.yaml", cells)
+        shutil.copy(configs / "ablation" / f"{name}.yaml", cells)
     out = tmp_path / "study"
-    index = run_ablation(cells, f"urmp:{urmp_corpus}", out, base=CONFIGS / "base.yaml", train_args=TINY)
+    index = run_ablation(cells, f"urmp:{urmp_corpus}", out, base=configs / "base.yaml", train_args=train_args)
     table = (out / "results.md").read_text()
     assert "baseline" in table and "film_bottleneck" in table
     assert len((out / "results.csv").read_text().strip().splitlines()) >= 3
@@ -60,13 +41,13 @@ def test_ablation_two_cells_end_to_end(urmp_corpus, tmp_path, capsys):
                 "--configs",
                 str(cells),
                 "--base",
-                str(CONFIGS / "base.yaml"),
+                str(configs / "base.yaml"),
                 "--data",
                 f"urmp:{urmp_corpus}",
                 "--out",
                 str(out),
                 "--train-args",
-                *TINY,
+                *train_args,
             ]
         )
         == 0

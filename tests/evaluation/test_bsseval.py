@@ -78,8 +78,9 @@ def test_sdr_alone_equals_the_full_scorer(references):
     rng = np.random.default_rng(6)
     refs = references(2, 2, 2.0)
     ests = filtered(refs, rng)
-    np.testing.assert_allclose(framewise_sdr(refs, ests, RATE), bss_eval_fast(refs, ests, RATE).sdr,
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        framewise_sdr(refs, ests, RATE), bss_eval_fast(refs, ests, RATE).sdr, rtol=0, atol=1e-9
+    )
 
 
 def test_bad_input_is_refused_with_the_reason(references):

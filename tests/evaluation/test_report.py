@@ -27,8 +27,9 @@ def cells(references):
     out = {}
     for cell, leak in (("film-bottleneck", 0.1), ("baseline", 0.5)):
         estimates = np.stack([refs[0] + leak * refs[1], refs[1] + leak * refs[0], 0.01 * refs[0]])
-        out[cell] = score_track("t", ["vn", "vc", "fl"], {"vn": refs[0], "vc": refs[1]}, estimates,
-                                refs.sum(0), 8000)
+        out[cell] = score_track(
+            "t", ["vn", "vc", "fl"], {"vn": refs[0], "vc": refs[1]}, estimates, refs.sum(0), 8000
+        )
     return out
 
 
@@ -63,10 +64,23 @@ def test_html_report_renders_in_chromium(cells, tmp_path):
     out = tmp_path / "report"
     index = html_report(cells, out, {"film-bottleneck": [("vn, 0-1 s", wav)], "baseline": [("vn", wav)]})
     dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", index.as_uri()],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            index.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     assert re.search(r'<table id="results">', dom)
     body_rows = re.findall(r"<tr><td>([^<]+)</td>", dom)

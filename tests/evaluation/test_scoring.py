@@ -32,23 +32,52 @@ TINY = dict(num_sources=K, channels=1, levels=2, features=4, down_kernel=5, up_k
 
 
 def frame_row(track, code, frame, sdr, present=True, pes=NAN):
-    return {"track": track, "instrument": code, "present": present, "frame": frame, "SDR": sdr,
-            "SIR": sdr + 10, "SAR": sdr + 1, "ISR": sdr + 2, "SDRi": sdr - 1, "PES": pes}
+    return {
+        "track": track,
+        "instrument": code,
+        "present": present,
+        "frame": frame,
+        "SDR": sdr,
+        "SIR": sdr + 10,
+        "SAR": sdr + 1,
+        "ISR": sdr + 2,
+        "SDRi": sdr - 1,
+        "PES": pes,
+    }
 
 
 def track_row(track, code, sdr, present=True, si=NAN, pes=NAN):
-    return {"track": track, "instrument": code, "present": present, "frames": 3, "SDR": sdr,
-            "SIR": sdr + 10, "SAR": sdr + 1, "ISR": sdr + 2, "SI-SDR": si, "SDRi": sdr - 1, "PES": pes}
+    return {
+        "track": track,
+        "instrument": code,
+        "present": present,
+        "frames": 3,
+        "SDR": sdr,
+        "SIR": sdr + 10,
+        "SAR": sdr + 1,
+        "ISR": sdr + 2,
+        "SI-SDR": si,
+        "SDRi": sdr - 1,
+        "PES": pes,
+    }
 
 
 def test_aggregate_gives_both_medians_and_skips_nan_frames():
     # track a: vn frames 1, 2, NaN (median 1.5); track b: vn 10, 20, 30 (median 20); vc in a: 4, 5, 6
-    frames = [frame_row("a", "vn", 0, 1.0), frame_row("a", "vn", 1, 2.0), frame_row("a", "vn", 2, NAN),
-              *(frame_row("b", "vn", i, v) for i, v in enumerate((10.0, 20.0, 30.0))),
-              *(frame_row("a", "vc", i, v) for i, v in enumerate((4.0, 5.0, 6.0))),
-              *(frame_row("b", "fl", i, NAN, present=False, pes=p) for i, p in enumerate((-60.0, -40, -50)))]
-    tracks = [track_row("a", "vn", 1.5, si=3.0), track_row("b", "vn", 20.0, si=5.0),
-              track_row("a", "vc", 5.0, si=7.0), track_row("b", "fl", NAN, present=False, pes=-50.0)]
+    frames = [
+        frame_row("a", "vn", 0, 1.0),
+        frame_row("a", "vn", 1, 2.0),
+        frame_row("a", "vn", 2, NAN),
+        *(frame_row("b", "vn", i, v) for i, v in enumerate((10.0, 20.0, 30.0))),
+        *(frame_row("a", "vc", i, v) for i, v in enumerate((4.0, 5.0, 6.0))),
+        *(frame_row("b", "fl", i, NAN, present=False, pes=p) for i, p in enumerate((-60.0, -40, -50))),
+    ]
+    tracks = [
+        track_row("a", "vn", 1.5, si=3.0),
+        track_row("b", "vn", 20.0, si=5.0),
+        track_row("a", "vc", 5.0, si=7.0),
+        track_row("b", "fl", NAN, present=False, pes=-50.0),
+    ]
     result = EvaluationResult(Table(FRAME_COLUMNS, frames), Table(TRACK_COLUMNS, tracks))
     agg = aggregate(result)
     assert agg[BY_TRACK]["per_instrument"]["vn"]["SDR"] == pytest.approx(10.75)  # median(1.5, 20)
@@ -82,8 +111,13 @@ def test_score_track_columns_pes_and_sdr_improvement(references):
     refs = references(2, 1, 3.0)
     refs[1, :, 8000:16000] = 0  # cello rests in the second second
     mixture = refs.sum(0)
-    estimates = np.stack([refs[0] + 0.1 * refs[1], refs[1] + 0.05 * rng.standard_normal(refs[1].shape),
-                          0.001 * rng.standard_normal(refs[0].shape)])
+    estimates = np.stack(
+        [
+            refs[0] + 0.1 * refs[1],
+            refs[1] + 0.05 * rng.standard_normal(refs[1].shape),
+            0.001 * rng.standard_normal(refs[0].shape),
+        ]
+    )
     result = score_track("t", codes, {"vn": refs[0], "vc": refs[1]}, estimates, mixture, 8000)
     frames = result.frames
     assert len(frames) == 9 and len(result.tracks) == 3
@@ -140,6 +174,8 @@ def test_evaluate_command_end_to_end(urmp_corpus, tmp_path, capsys):
     assert not list(out.rglob(".*partial*"))
     assert "median SDR" in capsys.readouterr().out
 
-    assert main(["evaluate", str(tmp_path / "missing.pt"), "--data", f"urmp:{urmp_corpus}",
-                 "--out", str(out)]) == 2
+    assert (
+        main(["evaluate", str(tmp_path / "missing.pt"), "--data", f"urmp:{urmp_corpus}", "--out", str(out)])
+        == 2
+    )
     assert "missing.pt does not exist" in capsys.readouterr().err

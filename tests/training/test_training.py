@@ -19,26 +19,6 @@ from vcsep.training.losses import separation_loss, si_sdr
 from vcsep.training.module import SeparatorModule
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-TINY = [
-    "--model.levels",
-    "2",
-    "--model.features",
-    "4",
-    "--data.output_length",
-    "1024",
-    "--data.num_workers",
-    "0",
-    "--data.batch_size",
-    "2",
-    "--data.train_examples",
-    "8",
-    "--data.val_examples",
-    "2",
-    "--model.sample_rate",
-    "8000",
-    "--trainer.log_every_n_steps",
-    "1",
-]
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +28,17 @@ def corpus(tmp_path_factory) -> Path:
     return out
 
 
-def cell_args(corpus: Path, run_dir: Path, cell: str | None = None) -> list[str]:
-    configs = ["--config", str(CONFIGS / "base.yaml")]
-    if cell:
-        configs += ["--config", str(CONFIGS / "ablation" / f"{cell}.yaml")]
-    return ["fit", *configs, "--data.data", f"urmp:{corpus}", "--run_dir", str(run_dir), *TINY]
+@pytest.fixture
+def cell_args(corpus, configs, tiny_train_args):
+    """``cell_args(run_dir, cell=None)``: fit arguments of the base config (plus a cell) on the corpus."""
+
+    def make(run_dir: Path, cell: str | None = None) -> list[str]:
+        files = ["--config", str(configs / "base.yaml")]
+        if cell:
+            files += ["--config", str(configs / "ablation" / f"{cell}.yaml")]
+        return ["fit", *files, "--data.data", f"urmp:{corpus}", "--run_dir", str(run_dir), *tiny_train_args]
+
+    return make
 
 
 CELLS = [None] + sorted(p.stem for p in (CONFIGS / "ablation").glob("*.yaml"))
@@ -68,8 +54,8 @@ def test_there_are_13_ablation_cells():
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=lambda c: c or "base")
-def test_fast_dev_run_of_every_config(corpus, tmp_path, cell):
-    cli = train_main([*cell_args(corpus, tmp_path / "run", cell), "--trainer.fast_dev_run", "true"])
+def test_fast_dev_run_of_every_config(corpus, cell_args, tmp_path, cell):
+    cli = train_main([*cell_args(tmp_path / "run", cell), "--trainer.fast_dev_run", "true"])
     module = cli.model
     expected = (
         ("film", "bottleneck")
@@ -79,6 +65,20 @@ def test_fast_dev_run_of_every_config(corpus, tmp_path, cell):
     assert (module.separator.mechanism, module.separator.location) == expected
     assert cli.trainer.global_step == 1
     assert np.isfinite(float(cli.trainer.callback_metrics["train/loss"]))
+
+
+def tiny_data(corpus: Path) -> SeparationDataModule:
+    """Coherent 512-sample windows at 8 kHz for a 2-level model, two examples a batch."""
+    return SeparationDataModule(
+        f"urmp:{corpus}",
+        output_length=512,
+        levels=2,
+        sample_rate=8000,
+        batch_size=2,
+        train_examples=8,
+        val_examples=2,
+        coherent=1.0,
+    )
 
 
 class LossLog(L.Callback):
@@ -101,16 +101,7 @@ def test_tiny_model_overfits_one_batch(corpus, tmp_path):
         lr_decay=1.0,
         output="difference",
     )
-    data = SeparationDataModule(
-        f"urmp:{corpus}",
-        output_length=512,
-        levels=2,
-        sample_rate=8000,
-        batch_size=2,
-        train_examples=8,
-        val_examples=2,
-        coherent=1.0,
-    )
+    data = tiny_data(corpus)
     log = LossLog()
     trainer = L.Trainer(
         max_steps=60,
@@ -149,13 +140,13 @@ class FirstStep(L.Callback):
         self.exp_avg = {k: v["exp_avg"].clone() for k, v in enumerate(state.values())} if state else {}
 
 
-def test_killed_run_resumes_without_losing_steps(corpus, tmp_path, monkeypatch):
+def test_killed_run_resumes_without_losing_steps(corpus, cell_args, tmp_path, monkeypatch):
     import vcsep.training.callbacks as callbacks
 
     monkeypatch.setattr(callbacks, "InterruptAt", InterruptAt, raising=False)
     monkeypatch.setattr(callbacks, "FirstStep", FirstStep, raising=False)
     run = tmp_path / "run"
-    args = [*cell_args(corpus, run), "--trainer.max_steps", "8", "--data.train_examples", "40"]
+    args = [*cell_args(run), "--trainer.max_steps", "8", "--data.train_examples", "40"]
     with pytest.raises(SystemExit):
         train_main(
             [*args, "--trainer.callbacks+=vcsep.training.callbacks.InterruptAt", "--trainer.callbacks.step=5"]
@@ -175,24 +166,24 @@ def test_killed_run_resumes_without_losing_steps(corpus, tmp_path, monkeypatch):
     assert list(run.glob("events.out.tfevents.*"))
 
 
-def test_bad_config_gives_a_clear_error(corpus, tmp_path, capsys):
+def test_bad_config_gives_a_clear_error(corpus, cell_args, tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model:\n  mechanism: telepathy\n  location: bottleneck\n")
-    args = [*cell_args(corpus, tmp_path / "run"), "--config", str(bad), "--trainer.fast_dev_run", "true"]
+    args = [*cell_args(tmp_path / "run"), "--config", str(bad), "--trainer.fast_dev_run", "true"]
     assert main(["train", *args]) == 2
     assert "unknown mechanism 'telepathy'" in capsys.readouterr().err
     typo = tmp_path / "typo.yaml"
     typo.write_text("model:\n  levles: 3\n")
     with pytest.raises(SystemExit) as exit_info:
-        train_main([*cell_args(corpus, tmp_path / "run"), "--config", str(typo)])
+        train_main([*cell_args(tmp_path / "run"), "--config", str(typo)])
     assert exit_info.value.code == 2
     assert "levles" in capsys.readouterr().err
     with pytest.raises(ValueError, match="needs a detector"):
         SeparationDataModule(f"urmp:{corpus}", label_source="detections")
 
 
-def test_cli_train_end_to_end(corpus, tmp_path):
-    args = [*cell_args(corpus, tmp_path / "run", "additive_output"), "--trainer.max_steps", "2"]
+def test_cli_train_end_to_end(corpus, cell_args, tmp_path):
+    args = [*cell_args(tmp_path / "run", "additive_output"), "--trainer.max_steps", "2"]
     assert main(["train", *args]) == 0
     model = load_separator(tmp_path / "run" / "separator.pt")
     assert (model.mechanism, model.location) == ("additive", "output")
@@ -267,16 +258,7 @@ def test_audio_summaries_and_stall_monitor(corpus, tmp_path):
     from vcsep.training.callbacks import AudioSummaries, DataStallMonitor
 
     module = SeparatorModule("concat", "input", levels=2, features=4, sample_rate=8000)
-    data = SeparationDataModule(
-        f"urmp:{corpus}",
-        output_length=512,
-        levels=2,
-        sample_rate=8000,
-        batch_size=2,
-        train_examples=8,
-        val_examples=2,
-        coherent=1.0,
-    )
+    data = tiny_data(corpus)
     stall = DataStallMonitor()
     trainer = L.Trainer(
         max_steps=4,
