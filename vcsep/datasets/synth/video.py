@@ -25,11 +25,11 @@ BOX_HEADER = "frame,time_s,part,code,x1,y1,x2,y2\n"
 # whether it stands on the floor (else held at chest height), and its drawing (below).
 _LOOKS: dict[str, tuple[float, float, tuple[int, int, int], bool]] = {
     "vn": (0.26, 0.38, (190, 95, 35), False),
-    "va": (0.32, 0.38, (150, 62, 32), False),
+    "va": (0.34, 0.38, (125, 35, 60), False),
     "vc": (0.56, 0.42, (115, 58, 28), True),
     "db": (0.76, 0.44, (72, 38, 22), True),
     "fl": (0.05, 9.0, (205, 205, 215), False),
-    "ob": (0.30, 0.12, (70, 45, 35), False),
+    "ob": (0.30, 0.11, (165, 105, 60), False),
     "cl": (0.33, 0.17, (25, 25, 28), False),
     "sax": (0.36, 0.55, (222, 172, 42), False),
     "bn": (0.52, 0.17, (145, 55, 40), True),
@@ -82,9 +82,10 @@ def _draw_instrument(draw: ImageDraw.ImageDraw, code: str, w: int, h: int, colou
             + [(w - 1, h - 1), (0, h - 1), (0.3 * w, (1 - bell) * h), (0.22 * w, (1 - bell) * h)],
             fill=colour,
         )
+        keys = _SILVER if code == "cl" else (235, 195, 80)  # oboes: light wood, gold keys
         for i in range(6):
             y = h * (0.15 + 0.11 * i)
-            draw.rectangle((0.2 * w, y, 0.8 * w, y + 0.012 * h), fill=_SILVER)
+            draw.rectangle((0.2 * w, y, 0.8 * w, y + 0.012 * h), fill=keys)
         if code == "ob":
             draw.rectangle((0.42 * w, 0, 0.58 * w, 0.06 * h), fill=(200, 170, 120))
     elif code == "sax":
