@@ -99,3 +99,22 @@ def test_bad_input_is_refused_with_the_reason(references):
         bss_eval_fast(silent, refs, RATE)
     with pytest.raises(ValueError, match="metrics must be 'fast' or 'museval'"):
         bss_eval(refs, refs, RATE, metrics="v3")
+
+
+@pytest.mark.parametrize("length", [4 * 700, 4 * 700 + 123, 500], ids=["tiled", "remainder", "one-window"])
+def test_whole_signal_correlations_from_windows_equal_the_direct_ones(length):
+    import torch
+
+    from vcsep.evaluation.bsseval import _frames, _whole_from_windows, lag_correlations
+
+    rng = np.random.default_rng(length)
+    x = torch.as_tensor(rng.standard_normal((2, length)))
+    y = torch.as_tensor(rng.standard_normal((3, length)))
+    win, lag = 700, 40
+    frames = num_frames(length, win, win)
+    xf, yf = _frames(x, win, win, frames), _frames(y, win, win, frames)
+    corr = lag_correlations(xf, yf, lag)
+    direct = lag_correlations(x[None], y[None], lag)[0]
+    torch.testing.assert_close(_whole_from_windows(corr, x, y, win, win, frames), direct)
+    # overlapping windows cannot be summed: the direct computation is used
+    torch.testing.assert_close(_whole_from_windows(corr, x, y, win, win // 2, frames), direct)

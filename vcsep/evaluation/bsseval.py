@@ -143,6 +143,36 @@ def lag_correlations(x: Tensor, y: Tensor, max_lag: int) -> Tensor:
     return torch.cat(out)
 
 
+def _whole_from_windows(corr: Tensor, x: Tensor, y: Tensor, win: int, hop: int, frames: int) -> Tensor:
+    """Lag correlations of the whole signals ``x [P, N]``, ``y [Q, N]``: ``[P, Q, 2m+1]``.
+
+    When the windows tile the signal (``hop == win``, each longer than the largest lag ``m``) the
+    sum of the per-window correlations ``corr [T, P, Q, 2m+1]`` already holds every pair of samples
+    but those straddling a window boundary and those after the last window; only these are added,
+    from short segments around each boundary, which halves the scorer's correlation work.
+    """
+    max_lag = (corr.shape[-1] - 1) // 2
+    length = x.shape[-1]
+    width = min(win, length)
+    if hop != win or width <= max_lag:
+        return lag_correlations(x[None], y[None], max_lag)[0]
+    whole = corr.sum(0)
+    end = frames * width
+    bounds = [t * width for t in range(1, frames + (end < length))]
+    if bounds:
+        xp, yp = torch.nn.functional.pad(x, (0, max_lag)), torch.nn.functional.pad(y, (0, max_lag))
+        xs = torch.stack([xp[:, b - max_lag : b + max_lag] for b in bounds])  # [B, P, 2m]
+        ys = torch.stack([yp[:, b - max_lag : b + max_lag] for b in bounds])
+        left = torch.arange(2 * max_lag, device=x.device) < max_lag
+        xl, xr = xs * left, xs * ~left
+        yl, yr = ys * left, ys * ~left
+        # pairs across boundary b: x before it with y after it (positive lags), and the reverse
+        whole += (lag_correlations(xl, yr, max_lag) + lag_correlations(xr, yl, max_lag)).sum(0)
+    if end < length:
+        whole += lag_correlations(x[None, :, end:], y[None, :, end:], max_lag)[0]
+    return whole
+
+
 def _filter_correlations(u: Tensor, v: Tensor) -> Tensor:
     """``A[o, p, q, L-1+k] = sum_b u[o, p, b+k] * v[o, q, b]`` for filters ``u, v [O, P, L]``.
 
@@ -207,11 +237,13 @@ def bss_eval_fast(
     p, taps = sources * channels, filters_len
     x = torch.as_tensor(references, dtype=torch.float64, device=device).reshape(p, length)
     e = torch.as_tensor(estimates, dtype=torch.float64, device=device).reshape(p, length)
-    both = torch.cat([x, e])
+    frames = num_frames(length, win, hop)
+    xf, ef = _frames(x, win, hop, frames), _frames(e, win, hop, frames)
+    corr = lag_correlations(xf, torch.cat([xf, ef], dim=1), taps - 1)  # [T, P, 2P, 2L-1]
 
     # Filters on the whole signals: interference filters of each estimate channel over all
     # references, and spatial filters over the estimate's own reference only.
-    whole = lag_correlations(x[None], both[None], taps - 1)[0]  # [P, 2P, 2L-1]
+    whole = _whole_from_windows(corr, x, torch.cat([x, e]), win, hop, frames)  # [P, 2P, 2L-1]
     gram = _gram(whole[:, :p], taps)
     rhs = whole[:, p:, taps - 1 :].permute(0, 2, 1).reshape(p * taps, p)  # [(P, L), est channel]
     h_all = _solve(gram, rhs).reshape(p, taps, p).permute(2, 0, 1)  # [est channel o, P, L]
@@ -224,9 +256,6 @@ def bss_eval_fast(
         h_spat[j, :, j] = h_own[j].permute(2, 0, 1)
     h_spat = h_spat.reshape(p, p, taps)
 
-    frames = num_frames(length, win, hop)
-    xf, ef = _frames(x, win, hop, frames), _frames(e, win, hop, frames)
-    corr = lag_correlations(xf, torch.cat([xf, ef], dim=1), taps - 1)  # [T, P, 2P, 2L-1]
     refs = corr[:, :, :p]
 
     def inner(u: Tensor, v: Tensor) -> Tensor:  # <u-filtered refs, v-filtered refs> per window: [T, O]
