@@ -27,7 +27,8 @@ from torch import Tensor
 FILTERS_LEN = 512  # distortion filter taps, museval's default
 METRICS = ("SDR", "SIR", "SAR", "ISR")
 # Bytes of FFT blocks held at once while correlating; bounds memory whatever the signal length.
-_BLOCK_BYTES = 96 * 2**20
+# Small batches that stay in cache ran faster here (16 MB: 0.55 s, 96 MB: 1.0 s for a minute).
+_BLOCK_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -124,22 +125,22 @@ def lag_correlations(x: Tensor, y: Tensor, max_lag: int) -> Tensor:
     xb = torch.nn.functional.pad(x, (0, blocks * block - w)).unflatten(-1, (blocks, block))
     yb = torch.nn.functional.pad(y, (max_lag, blocks * block - w + max_lag))
     yb = yb.unfold(-1, block + 2 * max_lag, block)
-    group = max(1, _BLOCK_BYTES // (bins * p * q * 16))  # windows whose cross-spectra fit the budget
+    # as many windows (all their blocks) as the budget holds; a window too long for it alone is
+    # taken a group of blocks at a time
+    group = max(1, _BLOCK_BYTES // ((p + q) * blocks * bins * 16))
     out = []
     for t0 in range(0, t, group):
         tg = min(group, t - t0)
-        step = max(1, _BLOCK_BYTES // (tg * (p + q) * bins * 16))  # blocks whose spectra fit it
-        # conj(X) Y summed over blocks as one real matmul on contiguous operands (torch's complex
-        # batched matmul on strided views is ~30x slower): [Xr Xi] @ [[Yr, Yi], [Yi, -Yr]]
-        acc = torch.zeros(tg, bins, p, 2 * q, dtype=torch.float64, device=x.device)
+        step = max(1, _BLOCK_BYTES // (tg * (p + q) * bins * 16))
+        spectra = torch.zeros(tg, bins, p, q, dtype=torch.complex128, device=x.device)
         for b in range(0, blocks, step):
             xf = torch.fft.rfft(xb[t0 : t0 + tg, :, b : b + step], n=n_fft)  # [T, P, blocks, F]
             yf = torch.fft.rfft(yb[t0 : t0 + tg, :, b : b + step], n=n_fft)  # [T, Q, blocks, F]
-            lhs = torch.cat([xf.real, xf.imag], dim=2).permute(0, 3, 1, 2).contiguous()
-            rhs = torch.cat([torch.cat([yf.real, yf.imag], 2), torch.cat([yf.imag, -yf.real], 2)], 1)
-            acc += lhs @ rhs.permute(0, 3, 2, 1).contiguous()  # [T, F, P, 2b] @ [T, F, 2b, 2Q]
-        spectra = torch.complex(acc[..., :q], acc[..., q:]).permute(0, 2, 3, 1)  # [T, P, Q, F]
-        out.append(torch.fft.irfft(spectra, n=n_fft)[..., : 2 * max_lag + 1])
+            # conj(X) Y summed over blocks: one complex matmul per bin on contiguous operands
+            # (on strided views torch's complex batched matmul is ~30x slower)
+            lhs = xf.conj().permute(0, 3, 1, 2).contiguous()  # [T, F, P, blocks]
+            spectra += lhs @ yf.permute(0, 3, 2, 1).contiguous()  # @ [T, F, blocks, Q]
+        out.append(torch.fft.irfft(spectra.permute(0, 2, 3, 1), n=n_fft)[..., : 2 * max_lag + 1])
     return torch.cat(out)
 
 
