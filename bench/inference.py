@@ -66,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tiles", type=int, default=16, help="training-size tiles in the tiling test")
-    parser.add_argument("--window", type=int, default=2**20, help="long-window output samples")
+    parser.add_argument("--window", type=int, default=2**19, help="long-window output samples")
     parser.add_argument("--windows", type=int, default=2, help="long windows in the long-window test")
     parser.add_argument("--batch", type=int, default=8, help="tiles per forward call in the tiling test")
     args = parser.parse_args()

@@ -129,7 +129,7 @@ def separate_long(
     audio: np.ndarray | Tensor,
     sample_rate: int,
     labels: np.ndarray | Tensor | None = None,
-    window_output: int = 2**20,
+    window_output: int = 2**19,
     batch_size: int = 1,
     device: str | torch.device = "cpu",
     progress: bool = False,
@@ -142,8 +142,9 @@ def separate_long(
         labels: ``[K]`` for the whole recording, ``[K, T]`` frames spread evenly over it, or None.
         window_output: about the most output samples per window at the model's rate; the audio is
             spread evenly over as few windows as that allows (in multiples of ``2**levels``). The
-            2**20 default (48 s at 22050 Hz) costs 6 % more FLOPs than an endless window would and
-            holds ~0.9 GB (paper-size model, mono, batch 1).
+            2**19 default (24 s at 22050 Hz) costs 12 % more FLOPs than an endless window would,
+            holds ~0.45 GB (paper-size model, mono, batch 1) and ran faster on 2 CPU cores than
+            2**20 (0.042 vs 0.047 s per audio second: its maps stay in cache).
         batch_size: windows per forward call; activation memory grows with it, not with N.
         progress: show a tqdm progress bar over windows.
         out: optional preallocated ``[K, C, N]`` float32 array (e.g. a ``np.memmap`` for hours of
