@@ -183,7 +183,13 @@ def test_bad_config_gives_a_clear_error(corpus, cell_args, tmp_path, capsys):
 
 
 def test_cli_train_end_to_end(corpus, cell_args, tmp_path):
-    args = [*cell_args(tmp_path / "run", "additive_output"), "--trainer.max_steps", "2"]
+    args = [
+        *cell_args(tmp_path / "run", "additive_output"),
+        "--trainer.max_steps",
+        "2",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]  # the config's rich bar is dropped, not refused
     assert main(["train", *args]) == 0
     model = load_separator(tmp_path / "run" / "separator.pt")
     assert (model.mechanism, model.location) == ("additive", "output")

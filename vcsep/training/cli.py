@@ -44,9 +44,13 @@ class VcsepCLI(LightningCLI):
             )
             for path in _LOGGERS
         ]
-        for callback in config.trainer.callbacks or []:
+        callbacks = config.trainer.callbacks or []
+        if config.trainer.enable_progress_bar is False:  # else Lightning refuses the config's bar
+            callbacks = [c for c in callbacks if not c.class_path.endswith("ProgressBar")]
+        for callback in callbacks:
             if callback.class_path.endswith("OnExceptionCheckpoint"):
                 callback.init_args.dirpath = str(run / "checkpoints")
+        config.trainer.callbacks = callbacks
 
 
 @contextmanager
