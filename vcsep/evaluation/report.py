@@ -122,7 +122,15 @@ def violin_plots(results_by_cell: dict[str, EvaluationResult], out_dir) -> list[
         ax.set_xticks(range(1, len(cells) + 1), cells, rotation=20, ha="right")
         ax.set_xlim(0.3, len(cells) + 0.7)
         ax.set_ylabel(f"{metric} (dB)")
-        ax.set_title(f"Segment-wise {metric} (1 s frames, all instruments)")
+        title = f"Segment-wise {metric} (1 s frames, all instruments)"
+        pooled = np.concatenate(data)
+        if pooled.size:
+            # near-silent frames score far below the rest (-150 dB); they would flatten every violin
+            low, high = np.percentile(pooled, [1, 99.5])
+            if pooled.min() < low - 10:
+                ax.set_ylim(low - 5, max(high, pooled.max()) + 2)
+                title += f"; axis from the 1st percentile, {int((pooled < low - 5).sum())} frames below"
+        ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
         path = out_dir / f"violin_{metric.lower()}.png"
