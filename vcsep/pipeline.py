@@ -23,6 +23,7 @@ import torch
 from vcsep import vocab
 from vcsep.audio.inference import separate_long
 from vcsep.audio.io import write_audio
+from vcsep.audio.spectrogram import draw_spectrogram
 from vcsep.fusion.checkpoint import load_separator, read_checkpoint
 from vcsep.fusion.separator import ConditionedSeparator
 
@@ -232,23 +233,9 @@ def _spectrogram_png(audio: np.ndarray, rate: int, path: Path, title: str) -> Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x = torch.as_tensor(audio.mean(axis=0))
-    n_fft = 2048 if rate > 30000 else 1024
-    spec = torch.stft(x, n_fft, n_fft // 4, window=torch.hann_window(n_fft), return_complex=True).abs()
     fig, ax = plt.subplots(figsize=(8, 2.2))
-    extent = (0.0, audio.shape[-1] / rate, 0.0, rate / 2000)
-    ax.imshow(
-        20 * np.log10(spec.numpy() + 1e-5),
-        origin="lower",
-        aspect="auto",
-        cmap="magma",
-        extent=extent,
-        vmin=-100,
-        vmax=0,
-    )
-    ax.set_title(title, fontsize=9)
+    draw_spectrogram(ax, audio, rate, title)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("kHz")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

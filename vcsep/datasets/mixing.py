@@ -108,10 +108,10 @@ class InMemoryMixer:
         ]
         self.lengths = np.array([next(iter(s.values())).shape[1] for s in self.slots], dtype=np.float64)
         # incoherent mixes draw each slot from the tracks that have it
-        self.holders = {
-            code: [i for i, s in enumerate(self.slots) if code in s] for code in self.vocabulary.codes
-        }
-        self.holders = {c: v for c, v in self.holders.items() if v}
+        self.holders: dict[str, list[int]] = {}
+        for i, slots in enumerate(self.slots):
+            for code in slots:
+                self.holders.setdefault(code, []).append(i)
 
     def __len__(self) -> int:
         return self.examples

@@ -10,6 +10,7 @@ import matplotlib
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from vcsep.audio.spectrogram import draw_spectrogram
 from vcsep.training.module import SeparatorModule
 
 matplotlib.use("Agg")
@@ -74,15 +75,9 @@ class AudioSummaries(L.Callback):
 def _spectrograms(rows: list[tuple[str, torch.Tensor]], rate: int):
     """A figure with one log-magnitude spectrogram (dB) per ``(title, audio [C, L])`` row."""
     fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.6 * len(rows)), squeeze=False)
-    window = torch.hann_window(1024)
     for ax, (title, audio) in zip(axes[:, 0], rows):
-        spec = torch.stft(audio.mean(0), 1024, 256, window=window, return_complex=True).abs()
-        db = 20 * torch.log10(spec + 1e-5)
-        extent = (0.0, audio.shape[-1] / rate, 0.0, rate / 2)
-        ax.imshow(db.numpy(), origin="lower", aspect="auto", cmap="magma", extent=extent, vmin=-100)
-        ax.set_title(title, fontsize=8)
-        ax.set_ylabel("Hz", fontsize=7)
-    axes[-1, 0].set_xlabel("s")
+        draw_spectrogram(ax, audio.numpy(), rate, title)
+    axes[-1, 0].set_xlabel("time (s)")
     fig.tight_layout()
     return fig
 
