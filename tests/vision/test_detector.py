@@ -56,7 +56,9 @@ def test_missing_or_bad_weights_name_the_file(tmp_path):
 def test_trained_detector_has_the_vocab_classes_and_predicts_boxes_in_frame_pixels(trained, tiny_corpus):
     out, rc = trained
     assert rc == 0
-    detector = Detector(out / "detector.pt", imgsz=64, conf=0.0, batch=4)
+    assert Detector(out / "detector.pt").imgsz == 64  # by default it runs at the size it learned at
+    detector = Detector(out / "detector.pt", imgsz=96, conf=0.0, batch=4)
+    assert detector.imgsz == 96
     assert list(detector.names.values()) == list(vocab.CODES)
     assert detector.slots.tolist() == list(range(vocab.K))
     images = [np.full((72, 128, 3), 110, np.uint8) for _ in range(5)]

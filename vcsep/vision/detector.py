@@ -210,7 +210,8 @@ class Detector:
     Args:
         weights: a ``.pt`` file (never a bare model name: that would download).
         device: torch device string, e.g. ``"cpu"``, ``"cuda:0"``, ``"mps"``.
-        imgsz: inference size in pixels (the longer side after letterboxing).
+        imgsz: inference size in pixels (the longer side after letterboxing); default: the size the
+            weights were trained at (640 when the checkpoint does not say).
         conf: lowest confidence kept; low on purpose, :mod:`vcsep.vision.labels` aggregates scores.
         iou: NMS IoU threshold.
         batch: frames per forward pass.
@@ -222,7 +223,7 @@ class Detector:
         weights: str | Path,
         *,
         device: str = "cpu",
-        imgsz: int = 640,
+        imgsz: int | None = None,
         conf: float = 0.05,
         iou: float = 0.6,
         batch: int = 16,
@@ -245,6 +246,8 @@ class Detector:
                 f"({', '.join(list(self.names.values())[:10])}...); pass a class map",
                 stacklevel=2,
             )
+        if imgsz is None:  # a detector run at another size than it learned at finds little
+            imgsz = int(self.model.overrides.get("imgsz") or 640)
         self.device, self.imgsz, self.conf, self.iou, self.batch = device, imgsz, conf, iou, batch
         self._digest: str | None = None
 
