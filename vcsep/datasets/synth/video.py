@@ -155,6 +155,12 @@ class Player:
     box: tuple[int, int, int, int]
 
 
+def _luma(rgb: tuple[int, int, int]) -> float:
+    """Perceived brightness of an RGB colour, 0-255 (ITU-R BT.601 weights)."""
+    r, g, b = rgb
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
 def draw_player(code: str, slot_w: int, frame_h: int, rng: np.random.Generator) -> tuple[Player, int]:
     """Draw a player of ``code`` for a slot ``slot_w`` pixels wide; returns it (placed at x=0) and the
     y of its feet relative to the top of the picture."""
@@ -172,10 +178,14 @@ def draw_player(code: str, slot_w: int, frame_h: int, rng: np.random.Generator) 
     ph = max(body_h, ih + int(0.25 * body_h))
     picture = Image.new("RGBA", (pw, ph), (0, 0, 0, 0))
     draw = ImageDraw.Draw(picture)
-    # the musician: a head and a torso in clothes of a random dark colour, feet at the bottom
+    # the musician: a head and a torso in clothes of a random dark colour, feet at the bottom; a dark
+    # instrument (clarinet) gets lighter clothes, or at 320 px it vanishes against them
     cx = pw // 2
     head = 0.16 * body_h
-    clothes = tuple(int(v) for v in rng.integers(20, 90, size=3))
+    clothes = rng.integers(20, 90, size=3)
+    if _luma(colour) < 80:
+        clothes = clothes + 90
+    clothes = tuple(int(v) for v in clothes)
     skin = tuple(int(v) for v in (np.array([225, 180, 150]) * rng.uniform(0.55, 1.05)).clip(0, 255))
     top = ph - body_h
     draw.ellipse((cx - head / 2, top, cx + head / 2, top + head), fill=skin)
