@@ -5,7 +5,13 @@ The vision stack (:mod:`vcsep.vision`) finds the instruments on the frames, the 
 separator writes one stem per slot of :data:`vcsep.vocab.CODES` (absent instruments are silent).
 """
 
+from pathlib import Path
+
 __version__ = "0.1.0"
+
+# The default models shipped inside the package (written by `make models`): separator.pt,
+# detector.pt and the record of the corpus they learned from.
+DEFAULT_MODELS = Path(__file__).resolve().parent / "models"
 
 
 def __getattr__(name: str):

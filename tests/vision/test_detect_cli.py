@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vcsep import vocab
-from vcsep.cli import main
+from vcsep import DEFAULT_MODELS, vocab
+from vcsep.cli import build_parser, main
 from vcsep.vision.preview import SLOT_COLOURS
 
 
@@ -54,3 +54,19 @@ def test_vcsep_detect_on_a_bad_file_fails_with_the_file_name(trained, tmp_path, 
     bad.write_bytes(b"\0" * 1000)
     assert main(["detect", str(bad), "--weights", str(out / "detector.pt")]) == 2
     assert f"vcsep detect: error: {bad}: not a readable video file" in capsys.readouterr().err
+
+
+def test_vcsep_detect_weights_default_to_vcsep_detector_then_the_shipped_detector(
+    forced_weights, tiny_corpus, tmp_path, monkeypatch, capsys
+):
+    video = next(tiny_corpus.glob("*/Vid_*.mp4"))
+    monkeypatch.setenv("VCSEP_DETECTOR", str(tmp_path / "missing.pt"))
+    assert main(["detect", str(video), "--json", str(tmp_path / "a.json")]) == 2
+    assert "missing.pt: detector weights not found" in capsys.readouterr().err
+    monkeypatch.setenv("VCSEP_DETECTOR", str(forced_weights("vc")))
+    argv = ["detect", str(video), "--imgsz", "64", "--json", str(tmp_path / "b.json"), "--no-cache"]
+    assert main(argv) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["present"] == ["vc"]
+    monkeypatch.delenv("VCSEP_DETECTOR")
+    args = build_parser().parse_args(["detect", str(video)])
+    assert args.weights == DEFAULT_MODELS / "detector.pt"

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from vcsep import vocab
+from vcsep import DEFAULT_MODELS, vocab
 
 # Defaults repeated from vcsep.vision.labels so that `vcsep --help` does not import torch/ultralytics.
 _FPS, _RATE_HZ, _THRESHOLD, _MIN_FRACTION = 2.0, 4.0, 0.25, 0.2
@@ -29,12 +29,13 @@ def add_detect_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--weights",
         type=Path,
-        default=os.environ.get("VCSEP_DETECTOR"),
-        required="VCSEP_DETECTOR" not in os.environ,
-        help="YOLO .pt weights (default: $VCSEP_DETECTOR)",
+        default=Path(os.environ.get("VCSEP_DETECTOR", DEFAULT_MODELS / "detector.pt")),
+        help="YOLO .pt weights (default: $VCSEP_DETECTOR, else the detector shipped with vcsep)",
     )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda:0, mps (default cpu)")
-    p.add_argument("--imgsz", type=int, default=640, help="detector input size in pixels (default 640)")
+    p.add_argument(
+        "--imgsz", type=int, default=None, help="detector input size in pixels (default: its training size)"
+    )
     p.add_argument(
         "--class-map", type=Path, help="YAML 'detector class name: code' overriding the built-in map"
     )
