@@ -10,12 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from vcsep import __version__
+from vcsep import DEFAULT_MODELS, __version__
 from vcsep.evaluation.commands import add_ablate_parser, add_evaluate_parser
 from vcsep.vision.commands import add_detect_parser, add_train_detector_parser
-
-# Default models shipped inside the package (written by `make models`).
-DEFAULT_MODELS = Path(__file__).resolve().parent / "models"
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -64,23 +61,32 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from vcsep.datasets.synth import SynthSettings, synthesize_corpus
+    from vcsep.demo import run_demo
 
-    corpus = args.out / "corpus"
-    print(f"synthesizing one piece into {corpus} ...")
-    (piece,) = synthesize_corpus(
-        corpus, 1, SynthSettings(seed=args.seed, max_seconds=args.seconds), overwrite=True, progress=True
-    )
-    for path in sorted(piece.iterdir()):
-        print(f"  {path}  ({path.stat().st_size / 1e3:.0f} kB)")
+    if not (args.models / "separator.pt").is_file():
+        raise FileNotFoundError(
+            f"no separator.pt in {args.models}: build the default models with `make models` or pass --models"
+        )
+    result = run_demo(args.out, args.models, args.piece, args.number, args.device, progress=True)
+    print(f"\n{result.piece.name}: BSSEval v4 against the true stems (median over 1 s frames)")
+    print(result.table())
+    print(f"\nlisten: {result.separation.files['page']}")
     return 0
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the main job on a built-in example")
-    p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
-    p.add_argument("--seed", type=int, default=2024, help="random seed of the example piece")
-    p.add_argument("--seconds", type=float, default=20.0, help="length of the example piece")
+    p = sub.add_parser(
+        "demo",
+        help="separate a held-out performance with the shipped models and score it",
+        description="Synthesize a performance the default models never heard (or take a URMP piece "
+        "folder), separate its video, print the SDR of each instrument against its true stem and write "
+        "a page with players and spectrograms.",
+    )
+    p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
+    p.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models folder (default: shipped)")
+    p.add_argument("--piece", type=Path, default=None, help="a URMP piece folder to use instead")
+    p.add_argument("--number", type=int, default=None, help="which held-out synthetic piece (its number)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
     p.set_defaults(func=_cmd_demo)
 
 
