@@ -104,3 +104,16 @@ def test_writes_into_a_given_array(tmp_path):
 def test_bad_input_is_refused_clearly(audio, labels, message):
     with pytest.raises(ValueError, match=message):
         separate_long(_model(), audio, 8000, np.ones(3) if labels is None else labels)
+
+
+def test_bf16_precision_stays_close_to_float32_and_unknown_precisions_are_refused():
+    model = _model(1)
+    audio, labels = _audio(1, 3001), np.array([1.0, 0.0, 0.7], np.float32)
+    exact = separate_long(model, audio, 8000, labels, window_output=1000)
+    half = separate_long(model, audio, 8000, labels, window_output=1000, precision="bf16")
+    assert half.dtype == np.float32 and half.shape == exact.shape
+    assert not np.array_equal(half, exact)  # the convolutions really ran in bfloat16
+    snr = 10 * np.log10(np.sum(exact**2) / np.sum((half - exact) ** 2))
+    assert snr > 25, f"bf16 stems only {snr:.1f} dB away from float32"
+    with pytest.raises(ValueError, match="precision must be one of 32, bf16"):
+        separate_long(model, audio, 8000, labels, precision="fp8")

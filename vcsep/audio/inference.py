@@ -29,6 +29,9 @@ from vcsep.audio.waveunet import frames_at
 # (0.7 ms at 22050 Hz, far finer than any video frame rate).
 LABEL_HOP = 16
 TRAINING_OUTPUT = 16384  # the paper's requested output length per training example
+# Arithmetic of the forward pass: "32" (float32, exact), or "bf16" (convolutions in bfloat16 under
+# autocast; about 1.8x faster on CPUs with AVX512-BF16 or AMX, stems within ~1e-2 of float32).
+PRECISIONS = ("32", "bf16")
 
 
 def _as_array(value: np.ndarray | Tensor) -> np.ndarray:
@@ -89,7 +92,14 @@ def _window_labels(labels: np.ndarray, total: int, start: int, length: int) -> n
 
 
 def _batches(
-    model, audio: np.ndarray, labels: np.ndarray | None, hop: int, batch_size: int, device, progress: bool
+    model,
+    audio: np.ndarray,
+    labels: np.ndarray | None,
+    hop: int,
+    batch_size: int,
+    device,
+    progress: bool,
+    precision: str,
 ) -> Iterator[np.ndarray]:
     """Run windows whose outputs start every ``hop`` samples; yield ``[K, C, n]`` output chunks in order.
 
@@ -97,6 +107,9 @@ def _batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    autocast = torch.autocast(torch.device(device).type, torch.bfloat16, enabled=precision == "bf16")
     length_in, length_out = model.shapes(hop)
     left = (length_in - length_out) // 2
     total = audio.shape[1]
@@ -106,7 +119,7 @@ def _batches(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(starts), unit="window", desc="separating")
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast:
         for first in range(0, len(starts), batch_size):
             group = starts[first : first + batch_size]
             mix = torch.from_numpy(np.stack([_window(audio, s - left, length_in) for s in group])).to(device)
@@ -134,6 +147,7 @@ def separate_long(
     device: str | torch.device = "cpu",
     progress: bool = False,
     out: np.ndarray | None = None,
+    precision: str = "32",
 ) -> np.ndarray:
     """Separate ``audio [C, N]`` at ``sample_rate`` Hz into stems ``[K, C, N]`` at the same rate.
 
@@ -149,6 +163,7 @@ def separate_long(
         progress: show a tqdm progress bar over windows.
         out: optional preallocated ``[K, C, N]`` float32 array (e.g. a ``np.memmap`` for hours of
             audio) to write the stems into.
+        precision: one of :data:`PRECISIONS`; stems are float32 either way.
     """
     audio_in, labels = _prepare(model, audio, sample_rate, labels)
     n = audio.shape[-1]
@@ -161,7 +176,7 @@ def separate_long(
     # a last partial window does not compute mostly padding.
     windows = math.ceil(audio_in.shape[1] / max(window_output, model.step))
     hop = math.ceil(audio_in.shape[1] / windows / model.step) * model.step
-    chunks = _batches(model, audio_in, labels, hop, batch_size, device, progress)
+    chunks = _batches(model, audio_in, labels, hop, batch_size, device, progress, precision)
     if sample_rate == model.sample_rate:
         pos = 0
         for chunk in chunks:
@@ -193,6 +208,7 @@ def separate_tiled(
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    precision: str = "32",
 ) -> np.ndarray:
     """Reference: plain tiling with training-size windows (``output_length`` requested), ``[K, C, N]``.
 
@@ -201,7 +217,7 @@ def separate_tiled(
     """
     audio_in, labels = _prepare(model, audio, sample_rate, labels)
     hop = max(output_length // model.step, 1) * model.step
-    chunks = _batches(model, audio_in, labels, hop, batch_size, device, progress)
+    chunks = _batches(model, audio_in, labels, hop, batch_size, device, progress, precision)
     stems = np.concatenate(list(chunks), axis=-1)
     if sample_rate == model.sample_rate:
         return stems
