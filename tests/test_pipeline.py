@@ -135,6 +135,17 @@ def test_separate_audio_matches_the_requested_slots(models):
     assert vcsep.pipeline.parse_instruments("violin, vc") == ["vn", "vc"]
 
 
+def test_bf16_separation_is_close_to_float32(models):
+    audio = np.random.default_rng(1).standard_normal((1, 9000)).astype(np.float32) * 0.1
+    exact = vcsep.Separator.from_pretrained(models).separate_audio(audio, 8000, ["vn", "vc"])
+    half = vcsep.Separator.from_pretrained(models, precision="bf16").separate_audio(audio, 8000, ["vn", "vc"])
+    for code in ("vn", "vc"):
+        error = np.sum((half.stems[code] - exact.stems[code]) ** 2) / np.sum(exact.stems[code] ** 2)
+        assert 0 < error < 10 ** (-25 / 10)  # bfloat16 arithmetic, within 25 dB of float32
+    with pytest.raises(ValueError, match="precision must be one of"):
+        vcsep.Separator.from_pretrained(models, precision="fp16")
+
+
 def test_bad_input(models, tmp_path, capsys):
     def run(*args) -> str:
         assert (

@@ -1,7 +1,8 @@
 """From a performance video (or plain audio) to one track per instrument: the user-facing API.
 
     from vcsep import Separator
-    sep = Separator.from_pretrained("models/")          # separator.pt (+ detector.pt, baseline.pt)
+    sep = Separator.from_pretrained()                   # the shipped models, or a folder with
+                                                        # separator.pt (+ detector.pt, baseline.pt)
     result = sep.separate_video("quartet.mp4", out_dir="quartet_stems")
     result.stems["vn"]                                  # float32 [C, N] at result.sample_rate
 
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vcsep import vocab
-from vcsep.audio.inference import separate_long
+from vcsep import DEFAULT_MODELS, vocab
+from vcsep.audio.inference import PRECISIONS, separate_long
 from vcsep.audio.io import write_audio
 from vcsep.audio.spectrogram import draw_spectrogram
 from vcsep.fusion.checkpoint import load_separator, read_checkpoint
@@ -59,7 +60,12 @@ def parse_instruments(text: str) -> list[str]:
 
 
 class Separator:
-    """A conditioned separator with its detector (optional) and unconditioned fallback (optional)."""
+    """A conditioned separator with its detector (optional) and unconditioned fallback (optional).
+
+    ``precision`` is the arithmetic of the separator's forward pass (see
+    :data:`vcsep.audio.inference.PRECISIONS`): ``"32"``, or ``"bf16"``, faster on CPUs with
+    AVX512-BF16 or AMX and on recent GPUs.
+    """
 
     def __init__(
         self,
@@ -68,18 +74,26 @@ class Separator:
         baseline: ConditionedSeparator | None = None,
         visual_head: torch.nn.Module | None = None,
         device: str = "cpu",
+        precision: str = "32",
     ) -> None:
         if model.mechanism is None and baseline is None:
             baseline = model
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model, self.detector, self.baseline, self.visual_head = model, detector, baseline, visual_head
-        self.device = device
+        self.device, self.precision = device, precision
 
     @classmethod
     def from_pretrained(
-        cls, path: str | os.PathLike, device: str = "cpu", detector: str | None = None
+        cls,
+        path: str | os.PathLike = DEFAULT_MODELS,
+        device: str = "cpu",
+        detector: str | None = None,
+        precision: str = "32",
     ) -> Separator:
-        """Load ``path``: a folder with ``separator.pt`` (and optionally ``detector.pt``,
-        ``baseline.pt``) or a separator checkpoint file; ``detector`` overrides the detector weights."""
+        """Load ``path`` (default: the models shipped with vcsep): a folder with ``separator.pt`` (and
+        optionally ``detector.pt``, ``baseline.pt``) or a separator checkpoint file; ``detector``
+        overrides the detector weights."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"model path {path} does not exist")
@@ -102,7 +116,7 @@ class Separator:
             found = Detector(detector_path, device=device)
         elif detector:
             raise FileNotFoundError(f"detector weights {detector_path} do not exist")
-        return cls(model, found, baseline, head, device)
+        return cls(model, found, baseline, head, device, precision)
 
     def separate_audio(
         self,
@@ -137,7 +151,9 @@ class Separator:
                 with torch.no_grad():
                     z = torch.as_tensor(presence, dtype=torch.float32, device=self.device)[None]
                     labels = torch.sigmoid(self.visual_head(z))[0].cpu().numpy()
-        stems = separate_long(model, audio, sample_rate, labels=labels, device=self.device, progress=progress)
+        stems = separate_long(
+            model, audio, sample_rate, labels, device=self.device, progress=progress, precision=self.precision
+        )
         if instruments:
             keep = list(dict.fromkeys(instruments))
         else:  # unknown instrumentation: keep the slots that carry a meaningful share of the energy
