@@ -192,7 +192,7 @@ class Separator:
                     "no detector weights: pass the instruments (--instruments vn,vc) or a detector"
                 )
             _stage(progress, "detecting instruments on the frames")
-            found, _ = video_labels(video, self.detector)
+            found, _ = video_labels(video, self.detector, progress=progress)
             presence = None if found.fallback else found.presence
             instruments = found.present or None
             _stage(progress, f"found: {', '.join(instruments) if instruments else 'nothing'}")

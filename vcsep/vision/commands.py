@@ -69,7 +69,12 @@ def run_detect(args: argparse.Namespace) -> int:
     info = probe(args.video)
     detector = Detector(args.weights, device=args.device, imgsz=args.imgsz, class_map=args.class_map)
     detections = detect_video(
-        args.video, detector, fps=args.fps, cache_dir=args.cache_dir, use_cache=not args.no_cache
+        args.video,
+        detector,
+        fps=args.fps,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+        progress=True,
     )
     labels = labels_from_detections(
         detections,

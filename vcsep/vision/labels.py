@@ -226,6 +226,7 @@ def detect_video(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     threads: int = 0,
+    progress: bool = False,
 ) -> Detections:
     """Sample a video at ``fps`` frames/s and run the detector on the frames, through the cache.
 
@@ -233,7 +234,8 @@ def detect_video(
     letterboxes them to that size anyway. The result is cached as ``.npz`` in ``cache_dir`` (default
     ``<cache_root>/detections``) under a key made of the video's :func:`content_hash`, the detector's
     :attr:`~Detector.fingerprint` and the sampling settings; class -> slot mapping is applied after
-    loading, so changing the class map needs no re-detection.
+    loading, so changing the class map needs no re-detection. ``progress`` shows a bar over the
+    sampled frames.
     """
     path = Path(path)
     info = probe(path)
@@ -247,7 +249,12 @@ def detect_video(
         cache_file = cache_file / f"{key[:32]}.npz"
         if cache_file.is_file():
             return Detections.load(cache_file).with_slots(detector.slots)
-    frames = _prefetch(iter_frames(path, fps, max_side=max_side, threads=threads), depth=2 * detector.batch)
+    frames = iter_frames(path, fps, max_side=max_side, threads=threads)
+    if progress:
+        from tqdm.auto import tqdm
+
+        frames = tqdm(frames, total=math.ceil(info.duration_s * fps), unit="frame", desc="detecting")
+    frames = _prefetch(frames, depth=2 * detector.batch)
     detections = detector.detect(frames, (info.width, info.height))
     if cache_file is not None:
         os.makedirs(cache_file.parent, exist_ok=True)
@@ -265,9 +272,12 @@ def video_labels(
     threshold: float = DEFAULT_THRESHOLD,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
+    progress: bool = False,
 ) -> tuple[InstrumentLabels, Detections]:
     """From a video file to its label vectors (and the detections they came from)."""
-    detections = detect_video(path, detector, fps=fps, cache_dir=cache_dir, use_cache=use_cache)
+    detections = detect_video(
+        path, detector, fps=fps, cache_dir=cache_dir, use_cache=use_cache, progress=progress
+    )
     labels = labels_from_detections(
         detections,
         probe(path).duration_s,
