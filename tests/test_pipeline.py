@@ -135,6 +135,34 @@ def test_separate_audio_matches_the_requested_slots(models):
     assert vcsep.pipeline.parse_instruments("violin, vc") == ["vn", "vc"]
 
 
+def remux(video: Path, out: Path) -> Path:
+    """Copy the streams of ``video`` into another container (by ``out``'s suffix), no re-encoding."""
+    with av.open(str(video)) as source, av.open(str(out), "w") as target:
+        streams = {
+            s.index: target.add_stream_from_template(s)
+            for s in source.streams
+            if s.type in ("video", "audio")
+        }
+        for packet in source.demux():
+            if packet.stream.index in streams and packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                target.mux(packet)
+    return out
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mov"])
+def test_other_containers_separate_into_the_same_container(clip, models, tmp_path, suffix):
+    video, name = clip
+    other = remux(video, tmp_path / f"performance{suffix}")
+    result = vcsep.Separator.from_pretrained(models).separate_video(
+        other, name.codes[:1], out_dir=tmp_path / "o"
+    )
+    assert result.files["video"] == tmp_path / "o" / f"performance.stems{suffix}"
+    assert audio_streams(result.files["video"]) == 2
+    stem, rate = sf.read(result.files[name.codes[0]], dtype="float32")
+    assert rate == 48000 and np.isfinite(stem).all() and len(stem) > 1.5 * 48000
+
+
 def test_bf16_separation_is_close_to_float32(models):
     audio = np.random.default_rng(1).standard_normal((1, 9000)).astype(np.float32) * 0.1
     exact = vcsep.Separator.from_pretrained(models).separate_audio(audio, 8000, ["vn", "vc"])
