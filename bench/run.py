@@ -40,7 +40,7 @@ def last_pairs(output: str) -> dict[str, float]:
 
 
 def main() -> int:
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run.py")
+    scripts = sorted(p for p in HERE.glob("*.py") if p.name != "run.py" and not p.name.startswith("_"))
     rows = []
     for script in scripts:
         print(f"== {script.name}", flush=True)

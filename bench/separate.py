@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
 import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
+
+from _machine import add_machine_arguments, pin_cores
 
 SECONDS = 180.0
 SIZE = (1920, 1080)
@@ -71,15 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, default=None, help="models folder (default: shipped)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs (median)")
-    parser.add_argument("--cores", type=int, default=2, help="CPU cores to run on")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vcsep-bench")
+    add_machine_arguments(parser)
     args = parser.parse_args()
-
-    cores = sorted(os.sched_getaffinity(0))[: args.cores]
-    os.sched_setaffinity(0, cores)
-    import torch
-
-    torch.set_num_threads(len(cores))
+    cores = pin_cores(args.cores)
     from vcsep import DEFAULT_MODELS
     from vcsep.pipeline import Separator
     from vcsep.vision.video import probe

@@ -14,14 +14,13 @@ The last line is ``labels_wall_s=<median seconds>``; the target is <= 30.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from _machine import add_machine_arguments, pin_cores
 
 SIZE = (1920, 1080)
 FPS = Fraction(30000, 1001)
@@ -74,15 +73,9 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=320, help="detector inference size (pixels)")
     parser.add_argument("--fps", type=float, default=2.0, help="frames sampled per second")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
-    parser.add_argument("--cores", type=int, default=2, help="CPU cores to run on")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vcsep-bench")
+    add_machine_arguments(parser)
     args = parser.parse_args()
-
-    cores = sorted(os.sched_getaffinity(0))[: args.cores]
-    os.sched_setaffinity(0, cores)
-    import torch
-
-    torch.set_num_threads(len(cores))
+    cores = pin_cores(args.cores)
     from vcsep.vision.detector import Detector
     from vcsep.vision.labels import video_labels
     from vcsep.vision.train import init_weights
