@@ -1,0 +1,31 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from vcsep.audio.spectrogram import MAX_COLUMNS, draw_spectrogram
+
+
+def test_long_audio_is_pooled_to_the_column_limit_and_short_events_stay_visible():
+    rate = 8000
+    audio = np.zeros((2, 600 * rate), np.float32)
+    audio[:, 300 * rate : 300 * rate + 80] = 0.5  # a 10 ms click in the middle of 10 minutes
+    fig, ax = plt.subplots()
+    draw_spectrogram(ax, audio, rate, "click")
+    image = ax.images[0]
+    db = np.asarray(image.get_array())
+    assert db.shape[0] == 513 and db.shape[1] <= MAX_COLUMNS
+    assert image.get_extent() == [0.0, 600.0, 0.0, 4.0]
+    column = int(300 / 600 * db.shape[1])
+    assert db[:, column - 1 : column + 2].max() > -30  # the click survived the pooling
+    assert db[:, : column // 2].max() < -99  # silence elsewhere
+    plt.close(fig)
+
+
+def test_short_audio_keeps_every_stft_frame():
+    rate = 8000
+    fig, ax = plt.subplots()
+    draw_spectrogram(ax, np.random.default_rng(0).standard_normal((1, rate)) * 0.1, rate, "noise")
+    assert np.asarray(ax.images[0].get_array()).shape == (513, rate // 256 + 1)
+    plt.close(fig)
