@@ -14,7 +14,6 @@ from vcsep.vision.labels import (
     frame_activity,
     labels_from_detections,
 )
-from vcsep.vision.video import VideoError
 
 VN, FL = vocab.index("vn"), vocab.index("fl")
 
@@ -114,30 +113,3 @@ def test_content_hash_is_stable_and_sees_size_and_content_changes(tiny_video, tm
     assert content_hash(copy) != content_hash(tiny_video)
     copy.write_bytes(tiny_video.read_bytes() + b"\0")
     assert content_hash(copy) != content_hash(tiny_video)
-
-
-def test_prefetch_keeps_order_reraises_producer_errors_and_stops_when_abandoned():
-    import threading
-
-    from vcsep.vision.labels import _prefetch
-
-    assert list(_prefetch(iter(range(50)), depth=3)) == list(range(50))
-
-    def failing():
-        yield 1
-        raise VideoError("clip.mp4: decoding failed after 0.03 s")
-
-    with pytest.raises(VideoError, match="clip.mp4: decoding failed"):
-        list(_prefetch(failing(), depth=2))
-    produced = []
-
-    def endless():
-        while True:
-            produced.append(len(produced))
-            yield produced[-1]
-
-    before = threading.active_count()
-    stream = _prefetch(endless(), depth=2)
-    assert [next(stream) for _ in range(5)] == [0, 1, 2, 3, 4]
-    stream.close()
-    assert threading.active_count() == before and len(produced) <= 5 + 2 + 2

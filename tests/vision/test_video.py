@@ -172,3 +172,30 @@ def test_missing_streams_are_errors_naming_the_file(tmp_path, media):
     with pytest.raises(VideoError, match="audio_only.m4a: has no video stream"):
         mux_audio_tracks(audio_only, {"vn": media.sine(440, 1.0)}, media.sample_rate, tmp_path / "x.mp4")
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_prefetch_keeps_order_reraises_producer_errors_and_stops_when_abandoned():
+    import threading
+
+    from vcsep.vision.video import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise VideoError("clip.mp4: decoding failed after 0.03 s")
+
+    with pytest.raises(VideoError, match="clip.mp4: decoding failed"):
+        list(prefetch(failing(), depth=2))
+    produced = []
+
+    def endless():
+        while True:
+            produced.append(len(produced))
+            yield produced[-1]
+
+    before = threading.active_count()
+    stream = prefetch(endless(), depth=2)
+    assert [next(stream) for _ in range(5)] == [0, 1, 2, 3, 4]
+    stream.close()
+    assert threading.active_count() == before and len(produced) <= 5 + 2 + 2

@@ -23,21 +23,15 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import queue
-import threading
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
 from vcsep import vocab
 from vcsep.vision.detector import NO_SLOT, Detections, Detector, cache_root
-from vcsep.vision.video import iter_frames, probe
-
-T = TypeVar("T")
+from vcsep.vision.video import iter_frames, prefetch, probe
 
 UNKNOWN = 0.5
 DEFAULT_FPS = 2.0
@@ -174,47 +168,6 @@ def content_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
-    """Yield ``items`` while a background thread computes up to ``depth`` of them ahead.
-
-    FFmpeg decoding and torch inference both release the GIL, so decoding the next frames overlaps
-    detection on the current ones. An exception in the producer is re-raised here.
-    """
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-            put((end, None))
-        except BaseException as err:  # handed to the consumer, which re-raises it
-            put((end, err))
-
-    worker = threading.Thread(target=produce, daemon=True)
-    worker.start()
-    try:
-        while True:
-            item, err = slots.get()
-            if item is end:
-                if err is not None:
-                    raise err
-                return
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 def detect_video(
@@ -254,7 +207,7 @@ def detect_video(
         from tqdm.auto import tqdm
 
         frames = tqdm(frames, total=math.ceil(info.duration_s * fps), unit="frame", desc="detecting")
-    frames = _prefetch(frames, depth=2 * detector.batch)
+    frames = prefetch(frames, depth=2 * detector.batch)
     detections = detector.detect(frames, (info.width, info.height))
     if cache_file is not None:
         os.makedirs(cache_file.parent, exist_ok=True)

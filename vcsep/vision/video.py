@@ -16,11 +16,14 @@ import heapq
 import itertools
 import math
 import os
+import queue
+import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -34,6 +37,8 @@ _VFR_TOLERANCE = 0.01
 _MIN_SEEK_GAP_S = 2.0
 # A picture ending this long (s) before the duration in the header is a truncated file.
 _TRUNCATION_S = 0.5
+
+T = TypeVar("T")
 
 
 class VideoError(ValueError):
@@ -335,6 +340,50 @@ def _encode_video(stream: av.video.stream.VideoStream, frames: Iterable[np.ndarr
     yield from stream.encode(None)
 
 
+def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
+    """Yield ``items`` while a background thread computes up to ``depth`` of them ahead.
+
+    FFmpeg decoding and encoding and torch inference release the GIL, so decoding the next frames
+    overlaps detection on the current ones, and audio tracks encode side by side. An exception in
+    the producer is re-raised here.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            put((end, err))
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, err = slots.get()
+            if item is end:
+                if err is not None:
+                    raise err
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def _temp_path(out: Path) -> Path:
     """A sibling of ``out`` with the same suffix (the muxer is chosen by it) for write-then-rename."""
     return out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")
@@ -387,7 +436,8 @@ def mux_audio_tracks(
                 stream.bit_rate = bit_rate
                 stream.metadata["title"] = name
                 stream.metadata["handler_name"] = name
-                encoders.append(_encode_audio(stream, audio, sample_rate))
+                # each track encodes in its own thread, a bounded number of packets ahead
+                encoders.append(prefetch(_encode_audio(stream, audio, sample_rate), depth=64))
             # Interleave by decode time so the muxer never buffers a whole track in memory.
             copied_packets = (p for p in src.demux(copied) if p.dts is not None)
             for packet in heapq.merge(copied_packets, *encoders, key=_packet_time):
