@@ -18,12 +18,14 @@ from vcsep import vocab
 from vcsep.pipeline import SeparationResult, Separator
 
 CORPUS_FILE = "corpus.json"
+METRICS = ("SDR", "SDRi", "SI-SDR")  # what the demo prints per instrument
 
 
 @dataclass
 class DemoResult:
     """What the demo separated and how well: ``scores`` maps each true instrument to its median
-    SDR and SI-SDR in dB (NaN when the separator produced nothing for it)."""
+    SDR, SDRi (its gain over the mixture as the estimate) and SI-SDR, in dB (NaN when the
+    separator produced nothing for it)."""
 
     piece: Path
     truth: list[str]
@@ -32,14 +34,19 @@ class DemoResult:
 
     def table(self) -> str:
         """The scores as an aligned text table, one instrument per line."""
-        lines = [f"{'instrument':<12}{'detected':>9}{'SDR dB':>9}{'SI-SDR dB':>11}"]
+        lines = [f"{'instrument':<12}{'detected':>9}{'SDR dB':>9}{'SDRi dB':>9}{'SI-SDR dB':>11}"]
         for code in self.truth:
             s = self.scores[code]
             found = "yes" if code in self.separation.instruments else "no"
-            lines.append(f"{vocab.BY_CODE[code].name:<12}{found:>9}{s['SDR']:>9.2f}{s['SI-SDR']:>11.2f}")
-        sdr = [s["SDR"] for s in self.scores.values() if math.isfinite(s["SDR"])]
-        if sdr:
-            lines.append(f"{'median':<12}{'':>9}{float(np.median(sdr)):>9.2f}")
+            lines.append(
+                f"{vocab.BY_CODE[code].name:<12}{found:>9}{s['SDR']:>9.2f}{s['SDRi']:>9.2f}{s['SI-SDR']:>11.2f}"
+            )
+        finite = [s for s in self.scores.values() if math.isfinite(s["SDR"])]
+        if finite:
+            medians = [float(np.median([s[m] for s in finite])) for m in METRICS]
+            lines.append(
+                f"{'median':<12}{'':>9}" + "".join(f"{v:>{w}.2f}" for v, w in zip(medians, (9, 9, 11)))
+            )
         return "\n".join(lines)
 
 
@@ -113,5 +120,5 @@ def run_demo(
     for row in scored.tracks.rows():
         if row["present"]:
             separated = row["instrument"] in result.stems
-            scores[row["instrument"]] = {m: row[m] if separated else float("nan") for m in ("SDR", "SI-SDR")}
+            scores[row["instrument"]] = {m: row[m] if separated else float("nan") for m in METRICS}
     return DemoResult(piece, track.codes, result, scores)
