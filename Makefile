@@ -43,8 +43,8 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 # The default models shipped in vcsep/models/: a detector and a separator trained on a seeded
-# synthetic corpus (32 pieces of 30 s, seed 1), then scored on its held-out test pieces. About 80
-# minutes on 2 CPU cores; on a GPU, add `--trainer.accelerator gpu` to the train line.
+# synthetic corpus (32 pieces of 30 s, seed 1), then scored on its held-out test pieces. About 70
+# minutes on 2 CPU cores (detector 22, separator 42); on a GPU the train line picks it up itself.
 BUILD := build/models
 models: setup
 	$(BIN)/vcsep synth --out $(BUILD)/corpus --pieces 32 --seed 1 --max-seconds 30 --jobs 2 --overwrite
