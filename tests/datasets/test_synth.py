@@ -271,13 +271,6 @@ def test_cli_synth_end_to_end(tmp_path, capsys):
         main(["synth", "--out", str(out), "--pieces", "1", "--size", "big"])
 
 
-def test_cli_demo_lists_what_it_wrote(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--seconds", "3"]) == 0
-    out = capsys.readouterr().out
-    assert "AuMix_" in out and "Vid_" in out
-    assert len(pieces(tmp_path / "corpus")) == 1
-
-
 def test_cli_help_lists_working_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
