@@ -70,7 +70,7 @@ def flops_per_audio_second(model, labels, output_request: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median)")
     parser.add_argument("--tiles", type=int, default=16, help="training-size tiles in the tiling test")
     parser.add_argument("--window", type=int, default=2**19, help="long-window output samples")
     parser.add_argument("--windows", type=int, default=2, help="long windows in the long-window test")
