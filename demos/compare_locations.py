@@ -15,7 +15,6 @@ Writes ``locations.png`` (SDR per instrument and location) under --out/locations
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
@@ -40,14 +39,13 @@ def quick_models(args: argparse.Namespace) -> dict[str, Path]:
     if args.urmp is not None:
         data = f"urmp:{args.urmp}"
     else:
-        from vcsep.datasets.synth import SynthSettings, synthesize_corpus
+        from vcsep.datasets.synth import synthesize_corpus
+        from vcsep.demo import models_corpus
 
-        meta = json.loads((DEFAULT_MODELS / "corpus.json").read_text())
-        s = meta["settings"]
         corpus = args.out / "corpus"
         if not (corpus / "corpus.json").is_file():
-            settings = SynthSettings(seed=s["seed"], size=tuple(s["size"]), max_seconds=s["max_seconds"])
-            synthesize_corpus(corpus, len(meta["pieces"]), settings, jobs=2, overwrite=True, progress=True)
+            settings, pieces = models_corpus(DEFAULT_MODELS)
+            synthesize_corpus(corpus, pieces, settings, jobs=2, overwrite=True, progress=True)
         data = f"urmp:{corpus}"
     small = ["--model.levels", "8", "--model.features", "16", "--model.lr", "3e-4", "--data.batch_size", "8"]
     steps = ["--trainer.max_steps", str(args.steps), "--trainer.enable_progress_bar", "false"]

@@ -158,12 +158,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _cmd_separate(args: argparse.Namespace) -> int:
     from vcsep.pipeline import Separator, parse_instruments
 
-    model = args.model or DEFAULT_MODELS
-    if not Path(model).exists():
-        raise FileNotFoundError(f"no separator model at {model}; pass --model (a folder or separator .pt)")
     instruments = parse_instruments(args.instruments) if args.instruments else None
     separator = Separator.from_pretrained(
-        model, device=args.device, detector=args.detector, precision=args.precision
+        args.model, device=args.device, detector=args.detector, precision=args.precision
     )
     result = separator.separate_video(args.video, instruments, out_dir=args.out, progress=True)
     for name, path in result.files.items():
@@ -184,7 +181,7 @@ def _add_separate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         type=Path,
-        default=None,
+        default=DEFAULT_MODELS,
         help="folder with separator.pt (and detector.pt, "
         "baseline.pt) or a separator checkpoint (default: the models shipped with vcsep)",
     )

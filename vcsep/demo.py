@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vcsep import vocab
+from vcsep.datasets.synth import SynthSettings
 from vcsep.pipeline import SeparationResult, Separator
 
 CORPUS_FILE = "corpus.json"
@@ -50,16 +51,10 @@ class DemoResult:
         return "\n".join(lines)
 
 
-def held_out_piece(models: Path, out: Path, number: int | None = None, progress: bool = False) -> Path:
-    """Synthesize into ``out`` a test piece of the corpus the models in ``models`` learned from.
-
-    ``number`` picks the piece (its URMP-style number); default: the first test piece with the most
-    players. Raises ``FileNotFoundError`` when ``models`` has no ``corpus.json``.
-    """
-    from vcsep.datasets.synth import SynthSettings
-    from vcsep.datasets.synth.corpus import plan_corpus, split_titles, write_piece
-
-    record = models / CORPUS_FILE
+def models_corpus(models: Path) -> tuple[SynthSettings, int]:
+    """The synthesis settings and piece count of the corpus the models in ``models`` learned from,
+    read from its ``corpus.json``; ``FileNotFoundError`` when there is none."""
+    record = Path(models) / CORPUS_FILE
     if not record.is_file():
         raise FileNotFoundError(f"{record} is missing: the demo needs the corpus record of the models")
     meta = json.loads(record.read_text())
@@ -67,7 +62,19 @@ def held_out_piece(models: Path, out: Path, number: int | None = None, progress:
     synth = SynthSettings(
         seed=settings["seed"], size=tuple(settings["size"]), max_seconds=settings["max_seconds"]
     )
-    plans = plan_corpus(len(meta["pieces"]), synth.seed)
+    return synth, len(meta["pieces"])
+
+
+def held_out_piece(models: Path, out: Path, number: int | None = None, progress: bool = False) -> Path:
+    """Synthesize into ``out`` a test piece of the corpus the models in ``models`` learned from.
+
+    ``number`` picks the piece (its URMP-style number); default: the first test piece with the most
+    players. Raises ``FileNotFoundError`` when ``models`` has no ``corpus.json``.
+    """
+    from vcsep.datasets.synth.corpus import plan_corpus, split_titles, write_piece
+
+    synth, pieces = models_corpus(models)
+    plans = plan_corpus(pieces, synth.seed)
     split = split_titles(plans, synth.seed)
     tests = [p for p in plans if split[p.name.title] == "test"]
     if number is None:
@@ -97,12 +104,12 @@ def run_demo(
     from vcsep.evaluation.scoring import score_track
 
     out, models = Path(out), Path(models)
+    separator = Separator.from_pretrained(models, device=device)  # a bad models folder fails first
     if piece is None:
         piece = held_out_piece(models, out / "piece", number, progress)
     track = load_urmp_piece(piece)
     if track.video is None:
         raise FileNotFoundError(f"{piece} has no Vid_*.mp4 to separate")
-    separator = Separator.from_pretrained(models, device=device)
     # without a detector the demo tells the separator the truth, and says so
     given = None if separator.detector is not None else track.codes
     if given is not None and progress:

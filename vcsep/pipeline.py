@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from vcsep import DEFAULT_MODELS, vocab
-from vcsep.audio.inference import PRECISIONS, separate_long
+from vcsep.audio.inference import check_precision, separate_long
 from vcsep.audio.io import write_audio
 from vcsep.audio.spectrogram import draw_spectrogram
 from vcsep.fusion.checkpoint import load_separator, read_checkpoint
@@ -78,8 +78,7 @@ class Separator:
     ) -> None:
         if model.mechanism is None and baseline is None:
             baseline = model
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        check_precision(precision)
         self.model, self.detector, self.baseline, self.visual_head = model, detector, baseline, visual_head
         self.device, self.precision = device, precision
 

@@ -34,6 +34,12 @@ TRAINING_OUTPUT = 16384  # the paper's requested output length per training exam
 PRECISIONS = ("32", "bf16")
 
 
+def check_precision(precision: str) -> None:
+    """``ValueError`` unless ``precision`` is one of :data:`PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+
+
 def _as_array(value: np.ndarray | Tensor) -> np.ndarray:
     if isinstance(value, Tensor):
         value = value.detach().cpu().numpy()
@@ -107,8 +113,7 @@ def _batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_precision(precision)
     autocast = torch.autocast(torch.device(device).type, torch.bfloat16, enabled=precision == "bf16")
     length_in, length_out = model.shapes(hop)
     left = (length_in - length_out) // 2
