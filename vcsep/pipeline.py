@@ -25,6 +25,7 @@ from vcsep import DEFAULT_MODELS, vocab
 from vcsep.audio.inference import check_precision, separate_long
 from vcsep.audio.io import write_audio
 from vcsep.audio.spectrogram import draw_spectrogram
+from vcsep.files import write_text
 from vcsep.fusion.checkpoint import load_separator, read_checkpoint
 from vcsep.fusion.separator import ConditionedSeparator
 
@@ -289,8 +290,4 @@ def _write_page(result: SeparationResult, out: Path, files: dict[str, Path], vid
         "audio{width:100%}td,th{padding:2px 10px}</style></head>"
         f"<body><h1>vcsep: {name}</h1>{table}{source}{''.join(rows)}</body></html>\n"
     )
-    path = out / "index.html"
-    tmp = out / ".index.html.partial"
-    tmp.write_text(page)
-    tmp.replace(path)
-    return path
+    return write_text(out / "index.html", page)

@@ -9,6 +9,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from vcsep.files import atomic_path
+
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read an audio file: (float32 ``[C, N]``, sample rate in Hz); errors name the file."""
@@ -21,14 +23,13 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:
-    """Write float ``[C, N]`` audio to ``path`` (format from the suffix) via a temporary file + rename."""
+    """Write float ``[C, N]`` audio to ``path`` (format from the suffix), whole or not at all."""
     path = Path(path)
     audio = np.asarray(audio)
     if audio.ndim != 2:
         raise ValueError(f"{path}: audio to write must be [channels, samples], got shape {audio.shape}")
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    sf.write(tmp, audio.T, int(sample_rate))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, audio.T, int(sample_rate))
     return path
 
 

@@ -20,7 +20,8 @@ from vcsep.audio.inference import separate_long
 from vcsep.audio.io import write_audio
 from vcsep.datasets import Track, load_dataset
 from vcsep.evaluation.report import html_report, results_table
-from vcsep.evaluation.scoring import EvaluationResult, evaluate_separator, write_result, write_text
+from vcsep.evaluation.scoring import EvaluationResult, evaluate_separator, write_result
+from vcsep.files import write_text
 from vcsep.fusion.checkpoint import load_separator
 
 EXAMPLE_SECONDS = 4.0

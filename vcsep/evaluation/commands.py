@@ -15,8 +15,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         aggregate,
         evaluate_separator,
         write_result,
-        write_text,
     )
+    from vcsep.files import write_text
     from vcsep.fusion.checkpoint import load_separator
 
     if not args.checkpoint.is_file():

@@ -9,14 +9,13 @@ from __future__ import annotations
 import csv
 import html
 import io
-import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from vcsep.evaluation.scoring import EvaluationResult, write_text
+from vcsep.evaluation.scoring import EvaluationResult
+from vcsep.files import atomic_path, copy_file, write_text
 
 PLOT_METRICS = ("SDR", "SIR", "SAR")
 TABLE_NOTE = (
@@ -134,10 +133,9 @@ def violin_plots(results_by_cell: dict[str, EvaluationResult], out_dir) -> list[
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
         path = out_dir / f"violin_{metric.lower()}.png"
-        tmp = path.with_name(f".{path.stem}.partial.png")
-        fig.savefig(tmp, dpi=100)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100)
         plt.close(fig)
-        os.replace(tmp, path)
         paths.append(path)
     return paths
 
@@ -188,9 +186,7 @@ def html_report(
                 if not wav.is_file():
                     raise ValueError(f"audio example {title!r} of cell {cell!r}: {wav} does not exist")
                 target = folder / f"{i:02d}_{_slug(wav.name)}"
-                tmp = target.with_name(f".{target.name}.partial")
-                shutil.copyfile(wav, tmp)
-                os.replace(tmp, target)
+                copy_file(wav, target)
                 src = target.relative_to(out_dir).as_posix()
                 player = f'<audio controls preload="none" src="{esc(src)}"></audio>'
                 parts.append(f"<li>{esc(title)}<br>{player}</li>")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from vcsep.evaluation.bsseval import METRICS, bss_eval, framewise_sdr, num_frames
+from vcsep.files import write_text
 
 PES_EPS = 1e-10
 FRAME_COLUMNS = ("track", "instrument", "present", "frame", *METRICS, "SDRi", "PES")
@@ -320,15 +320,6 @@ def aggregate(results: EvaluationResult | Sequence[EvaluationResult]) -> dict:
             "overall": pooled(all_frames),
         },
     }
-
-
-def write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
 
 
 def write_result(result: EvaluationResult, out_dir: Path) -> list[Path]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from vcsep.files import atomic_path
 from vcsep.fusion.separator import ConditionedSeparator
 
 FORMAT = "vcsep.separator"
@@ -35,9 +36,8 @@ def save_checkpoint(model: ConditionedSeparator, path: str | os.PathLike, **extr
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra,
     }
-    tmp = path.with_name(f".{path.name}.partial")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

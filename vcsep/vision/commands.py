@@ -7,11 +7,11 @@ Thin layers over :mod:`vcsep.vision.labels`, :mod:`vcsep.vision.preview` and :mo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 from vcsep import DEFAULT_MODELS, vocab
+from vcsep.files import write_json
 
 # Defaults repeated from vcsep.vision.labels so that `vcsep --help` does not import torch/ultralytics.
 _FPS, _RATE_HZ, _THRESHOLD, _MIN_FRACTION = 2.0, 4.0, 0.25, 0.2
@@ -103,7 +103,7 @@ def run_detect(args: argparse.Namespace) -> int:
         "n_frames": detections.n_frames,
         **labels.to_dict(),
     }
-    _write_json(out, report)
+    write_json(out, report, indent=1)
     print(f"wrote {out}")
     if args.preview:
         draw_preview(args.video, detections, args.preview, min_score=args.threshold)
@@ -169,8 +169,3 @@ def run_train_detector(args: argparse.Namespace) -> int:
     print(f"wrote {args.out / 'metrics.json'}")
     return 0
 
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)

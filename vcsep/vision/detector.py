@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import shutil
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -25,6 +24,7 @@ import numpy as np
 import yaml
 
 from vcsep import vocab
+from vcsep.files import atomic_path, copy_file
 from vcsep.vision.video import SampledFrame
 
 NO_SLOT = -1
@@ -62,9 +62,7 @@ def configure_ultralytics_offline() -> Path:
     for name in ("Arial.ttf", "Arial.Unicode.ttf"):
         target = font_dir / name
         if not target.exists():
-            tmp = target.with_name(f".{name}.tmp{os.getpid()}")
-            shutil.copyfile(dejavu, tmp)
-            os.replace(tmp, target)
+            copy_file(dejavu, target)
     return config_dir
 
 
@@ -175,19 +173,18 @@ class Detections:
     def save(self, path: str | Path) -> None:
         """Write to ``path`` (.npz) through a temporary sibling."""
         path = Path(path)
-        tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
-        np.savez(
-            tmp,
-            times_s=self.times_s,
-            frame_size=np.array(self.frame_size),
-            frame=self.frame,
-            boxes=self.boxes,
-            scores=self.scores,
-            classes=self.classes,
-            slots=self.slots,
-            class_names=np.array(self.class_names, dtype=str),
-        )
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: savez adds no suffix
+            np.savez(
+                f,
+                times_s=self.times_s,
+                frame_size=np.array(self.frame_size),
+                frame=self.frame,
+                boxes=self.boxes,
+                scores=self.scores,
+                classes=self.classes,
+                slots=self.slots,
+                class_names=np.array(self.class_names, dtype=str),
+            )
 
     @classmethod
     def load(cls, path: str | Path) -> Detections:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from vcsep import vocab
+from vcsep.files import atomic_path
 from vcsep.vision.detector import NO_SLOT, Detections
 from vcsep.vision.video import frames_at
 
@@ -61,7 +61,6 @@ def draw_preview(
     sheet = Image.new("RGB", (width * min(columns, len(tiles)), height * rows))
     for n, tile in enumerate(tiles):
         sheet.paste(tile, ((n % columns) * width, (n // columns) * height))
-    tmp = out_png.with_name(f".{out_png.stem}.tmp{os.getpid()}.png")
-    sheet.save(tmp)
-    os.replace(tmp, out_png)
+    with atomic_path(out_png) as tmp:
+        sheet.save(tmp)
     return out_png

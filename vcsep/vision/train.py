@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 from collections import defaultdict
@@ -24,6 +23,7 @@ import yaml
 from PIL import Image
 
 from vcsep import vocab
+from vcsep.files import atomic_path, copy_file, write_json
 from vcsep.vision.detector import Detector
 from vcsep.vision.labels import DEFAULT_FPS, DEFAULT_THRESHOLD, video_labels
 from vcsep.vision.video import iter_frames, probe
@@ -70,9 +70,8 @@ def init_weights(path: str | Path, *, depth: float = 0.33, width: float = 0.25, 
     torch.manual_seed(seed)
     model = YOLO(str(cfg), task="detect")
     model.model.names = dict(enumerate(vocab.CODES))
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.pt")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save(tmp)
     return path
 
 
@@ -323,10 +322,7 @@ def train_detector(
         plots=False,
         verbose=False,
     )
-    weights = out_dir / "detector.pt"
-    tmp = out_dir / f".detector.tmp{os.getpid()}.pt"
-    shutil.copyfile(out_dir / "train" / "weights" / "best.pt", tmp)
-    os.replace(tmp, weights)
+    weights = copy_file(out_dir / "train" / "weights" / "best.pt", out_dir / "detector.pt")
     metrics: dict = {
         "weights": str(weights),
         "epochs": epochs,
@@ -347,7 +343,5 @@ def train_detector(
         metrics["test_presence"] = evaluate_presence(
             detector, test, fps=eval_fps, cache_dir=out_dir / "cache"
         )
-    tmp = out_dir / f".metrics.tmp{os.getpid()}.json"
-    tmp.write_text(json.dumps(metrics, indent=2))
-    os.replace(tmp, out_dir / "metrics.json")
+    write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -15,7 +15,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import os
 import queue
 import threading
 import warnings
@@ -27,6 +26,8 @@ from typing import TypeVar
 
 import av
 import numpy as np
+
+from vcsep.files import atomic_path
 
 # A decoded frame this close (relative) to the requested time counts as on time; larger gaps between
 # the nominal and average rate mean the file has a variable frame rate.
@@ -384,11 +385,6 @@ def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
         worker.join()
 
 
-def _temp_path(out: Path) -> Path:
-    """A sibling of ``out`` with the same suffix (the muxer is chosen by it) for write-then-rename."""
-    return out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")
-
-
 def _packet_time(packet: av.Packet) -> float:
     ts = packet.dts if packet.dts is not None else packet.pts
     return float(ts * packet.time_base)
@@ -421,9 +417,8 @@ def mux_audio_tracks(
     video_path, out_path = Path(video_path), Path(out_path)
     if not tracks:
         raise ValueError(f"{out_path}: no audio tracks to mux")
-    tmp = _temp_path(out_path)
     try:
-        with _open(video_path) as src, av.open(str(tmp), "w") as dst:
+        with atomic_path(out_path) as tmp, _open(video_path) as src, av.open(str(tmp), "w") as dst:
             in_video = _video_stream(src, video_path)
             copied = [in_video] + (list(src.streams.audio) if keep_original_audio else [])
             out_of = {s.index: dst.add_stream_from_template(s) for s in copied}
@@ -444,11 +439,8 @@ def mux_audio_tracks(
                 if packet.stream.index in out_of and packet.stream.container is src:
                     packet.stream = out_of[packet.stream.index]
                 dst.mux(packet)
-        os.replace(tmp, out_path)
     except av.error.FFmpegError as err:
         raise VideoError(f"{video_path}: muxing into {out_path} failed ({err})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return out_path
 
 
@@ -470,29 +462,24 @@ def write_video(
     """
     path = Path(path)
     rate = Fraction(fps).limit_denominator(1001)
-    tmp = _temp_path(path)
-    try:
-        with av.open(str(tmp), "w") as dst:
-            frames = iter(frames)
-            first = next(frames, None)
-            if first is None:
-                raise ValueError(f"{path}: no frames to write")
-            video = dst.add_stream("libx264", rate=rate)
-            video.height, video.width = first.shape[:2]
-            video.pix_fmt = "yuv420p"
-            video.options = {"crf": str(crf), "preset": preset}
-            if gop is not None:
-                video.codec_context.gop_size = gop
-            packets = [_encode_video(video, itertools.chain([first], frames))]
-            if audio is not None:
-                audio = np.asarray(audio, dtype=np.float32)
-                audio_stream = dst.add_stream(
-                    "aac", rate=sample_rate, layout=_layout(audio.shape[0], str(path))
-                )
-                packets.append(_encode_audio(audio_stream, audio, sample_rate))
-            for packet in heapq.merge(*packets, key=_packet_time):
-                dst.mux(packet)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, av.open(str(tmp), "w") as dst:
+        frames = iter(frames)
+        first = next(frames, None)
+        if first is None:
+            raise ValueError(f"{path}: no frames to write")
+        video = dst.add_stream("libx264", rate=rate)
+        video.height, video.width = first.shape[:2]
+        video.pix_fmt = "yuv420p"
+        video.options = {"crf": str(crf), "preset": preset}
+        if gop is not None:
+            video.codec_context.gop_size = gop
+        packets = [_encode_video(video, itertools.chain([first], frames))]
+        if audio is not None:
+            audio = np.asarray(audio, dtype=np.float32)
+            audio_stream = dst.add_stream(
+                "aac", rate=sample_rate, layout=_layout(audio.shape[0], str(path))
+            )
+            packets.append(_encode_audio(audio_stream, audio, sample_rate))
+        for packet in heapq.merge(*packets, key=_packet_time):
+            dst.mux(packet)
     return path

@@ -6,7 +6,6 @@ seed alone, so the same seed gives the same corpus whatever the number of worker
 
 from __future__ import annotations
 
-import json
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ from vcsep.datasets.synth.render import (
 from vcsep.datasets.synth.scores import ScoreSource, load_parts, score_sources
 from vcsep.datasets.synth.video import write_performance_video
 from vcsep.datasets.urmp_names import F0_HOP_S, FOLDER_RE, PieceName, urmp_pieces
+from vcsep.files import atomic_path, write_json, write_text
 
 # Share of titles held out for testing (URMP's usual split is 11 of 44 pieces).
 TEST_FRACTION = 0.25
@@ -113,16 +113,9 @@ def write_piece(plan: PiecePlan, out: Path, settings: SynthSettings) -> Path:
     """Render one piece into ``out/<folder>``: written under a temporary name, renamed when whole."""
     name = plan.name
     final = out / name.folder
-    tmp = out / f".tmp-{name.folder}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_path(final) as tmp:
+        tmp.mkdir(parents=True)
         _render_piece(plan, tmp, settings)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
     return final
 
 
@@ -203,7 +196,7 @@ def synthesize_corpus(
     lines = ["folder\ttitle\tsplit\n"] + [
         f"{p.name.folder}\t{p.name.title}\t{split[p.name.title]}\n" for p in plans
     ]
-    _write_atomic(out / "split.tsv", "".join(lines))
+    write_text(out / "split.tsv", "".join(lines))
     meta = {
         "generator": "vcsep synth",
         "settings": {**asdict(settings), "soundfont": str(soundfont)},
@@ -214,11 +207,6 @@ def synthesize_corpus(
         ],
         "instruments": list(vocab.CODES),
     }
-    _write_atomic(out / "corpus.json", json.dumps(meta, indent=2) + "\n")
+    write_json(out / "corpus.json", meta)
     return [written[p.name.number] for p in plans]
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
