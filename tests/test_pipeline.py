@@ -17,8 +17,8 @@ from vcsep.datasets.synth import SynthSettings, synthesize_corpus
 from vcsep.datasets.urmp_names import PieceName
 from vcsep.fusion.checkpoint import save_checkpoint
 from vcsep.fusion.separator import ConditionedSeparator
+from vcsep.media import write_video
 from vcsep.vision.labels import InstrumentLabels
-from vcsep.vision.video import write_video
 
 TINY = {"levels": 2, "features": 4, "sample_rate": 8000}
 
@@ -130,9 +130,9 @@ def test_separate_audio_matches_the_requested_slots(models):
     result = separator.separate_audio(audio, 16000, ["tpt", "tpt", "hn"])
     assert list(result.stems) == ["tpt", "hn"]
     assert all(s.shape == (1, 12000) for s in result.stems.values())  # mono model: downmixed
-    with pytest.raises(ValueError, match="unknown instrument code 'kazoo'"):
-        vcsep.pipeline.parse_instruments("vn,kazoo")
-    assert vcsep.pipeline.parse_instruments("violin, vc") == ["vn", "vc"]
+    with pytest.raises(ValueError, match="unknown instruments kazoo; this separator has vn, va"):
+        vcsep.pipeline.parse_instruments("vn,kazoo", separator.sources)
+    assert vcsep.pipeline.parse_instruments("violin, vc", separator.sources) == ["vn", "vc"]
 
 
 def remux(video: Path, out: Path) -> Path:
@@ -206,3 +206,71 @@ def test_bad_input(models, tmp_path, capsys):
     torch.save(payload, old / "separator.pt")
     assert main(["separate", str(silent), "--out", str(tmp_path / "o"), "--model", str(old)]) == 2
     assert "version 99" in capsys.readouterr().err
+
+
+def test_a_musdb_trained_model_separates_into_its_own_sources(configs, tiny_train_args, tmp_path, capsys):
+    """The sources come from the data at training time and from the checkpoint at separation time:
+    a 4-source model trained on MUSDB18 (HQ layout, built here) writes MUSDB's four stems."""
+    rate, n = 44100, 44100
+    t = np.arange(n) / rate
+    targets = {
+        name: 0.2 * np.sin(2 * np.pi * f * t) for name, f in zip(vocab.MUSDB4.codes, (440, 110, 55, 880))
+    }
+    for subset, names in {"train": ["A - One", "B - Two"], "test": ["C - Three"]}.items():
+        for name in names:
+            folder = tmp_path / "musdb" / subset / name
+            folder.mkdir(parents=True)
+            for target, audio in {"mixture": sum(targets.values()), **targets}.items():
+                sf.write(folder / f"{target}.wav", np.stack([audio, audio], axis=1), rate)
+    run = tmp_path / "run"
+    args = [
+        "fit",
+        "--config",
+        str(configs / "base.yaml"),
+        "--data.data",
+        f"musdb4-hq:{tmp_path / 'musdb'}",
+        "--run_dir",
+        str(run),
+        *tiny_train_args,
+        "--trainer.max_steps",
+        "2",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+    assert main(["train", *args]) == 0
+    mixture = sum(targets.values())[None].astype(np.float32)
+    video = write_video(
+        tmp_path / "song.mp4",
+        [np.zeros((64, 64, 3), np.uint8)] * 25,
+        25,
+        audio=np.repeat(mixture, 2, axis=0),
+        sample_rate=rate,
+    )
+    out = tmp_path / "stems"
+
+    def separate(instruments: str) -> int:
+        model = ["--model", str(run / "separator.pt")]
+        return main(["separate", str(video), "--out", str(out), *model, "--instruments", instruments])
+
+    assert separate(",".join(vocab.MUSDB4.codes)) == 0
+    for target in vocab.MUSDB4.codes:
+        audio, stem_rate = sf.read(out / f"{target}.wav")
+        assert stem_rate == rate and audio.shape[0] == pytest.approx(n, abs=2048)
+    with av.open(str(out / "song.stems.mp4")) as container:
+        titles = [s.metadata.get("handler_name") for s in container.streams.audio]
+    assert titles[-4:] == list(vocab.MUSDB4.codes)
+    assert "vocals (vocals)" in (out / "index.html").read_text()
+    assert separate("vn") == 2
+    assert "this separator has vocals, drums, bass, other" in capsys.readouterr().err
+
+
+def test_inference_does_not_import_lightning():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from vcsep import Separator; Separator.from_pretrained(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

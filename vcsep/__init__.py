@@ -2,7 +2,8 @@
 
 The vision stack (:mod:`vcsep.vision`) finds the instruments on the frames, the fusion module
 (:mod:`vcsep.fusion`) conditions a time-domain Wave-U-Net (:mod:`vcsep.audio`) on them, and the
-separator writes one stem per slot of :data:`vcsep.vocab.CODES` (absent instruments are silent).
+separator writes one stem per source it was trained on (``model.sources``: the 13 URMP instruments of
+:data:`vcsep.vocab.CODES` for the shipped one; absent instruments are silent).
 """
 
 from pathlib import Path

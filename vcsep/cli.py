@@ -158,10 +158,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _cmd_separate(args: argparse.Namespace) -> int:
     from vcsep.pipeline import Separator, parse_instruments
 
-    instruments = parse_instruments(args.instruments) if args.instruments else None
     separator = Separator.from_pretrained(
         args.model, device=args.device, detector=args.detector, precision=args.precision
     )
+    instruments = parse_instruments(args.instruments, separator.sources) if args.instruments else None
     result = separator.separate_video(args.video, instruments, out_dir=args.out, progress=True)
     for name, path in result.files.items():
         print(f"  {name:<8} {path}")

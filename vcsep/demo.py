@@ -40,7 +40,7 @@ class DemoResult:
             s = self.scores[code]
             found = "yes" if code in self.separation.instruments else "no"
             lines.append(
-                f"{vocab.BY_CODE[code].name:<12}{found:>9}{s['SDR']:>9.2f}{s['SDRi']:>9.2f}{s['SI-SDR']:>11.2f}"
+                f"{vocab.display_name(code):<12}{found:>9}{s['SDR']:>9.2f}{s['SDRi']:>9.2f}{s['SI-SDR']:>11.2f}"
             )
         finite = [s for s in self.scores.values() if math.isfinite(s["SDR"])]
         if finite:
@@ -117,7 +117,9 @@ def run_demo(
     result = separator.separate_video(track.video, given, out_dir=out / "separated", progress=progress)
 
     rate, channels = result.sample_rate, result.mixture.shape[0]
-    codes = list(vocab.CODES)
+    codes = list(result.sources)
+    if tuple(codes) != track.vocabulary.codes:
+        raise ValueError(f"the separator's sources ({', '.join(codes)}) are not the URMP instruments")
     estimates = np.zeros((len(codes), channels, result.mixture.shape[-1]), dtype=np.float32)
     for code, stem in result.stems.items():
         estimates[codes.index(code)] = stem

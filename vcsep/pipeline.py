@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +25,8 @@ import torch
 from vcsep import DEFAULT_MODELS, vocab
 from vcsep.audio.inference import check_precision, separate_long
 from vcsep.audio.io import write_audio
-from vcsep.audio.spectrogram import draw_spectrogram
-from vcsep.files import write_text
-from vcsep.fusion.checkpoint import load_separator, read_checkpoint
+from vcsep.evaluation.report import separation_page
+from vcsep.fusion.checkpoint import load_separator
 from vcsep.fusion.separator import ConditionedSeparator
 
 SEPARATOR_FILE, BASELINE_FILE, DETECTOR_FILE = "separator.pt", "baseline.pt", "detector.pt"
@@ -36,8 +36,9 @@ SEPARATOR_FILE, BASELINE_FILE, DETECTOR_FILE = "separator.pt", "baseline.pt", "d
 class SeparationResult:
     """Stems of the instruments judged present: code -> float32 ``[C, N]`` at ``sample_rate`` Hz.
 
-    ``presence`` is the detector's clip-level presence ``[K]`` (None when the instruments were
-    given); ``labels`` what the separator was told (``[K]``, None for the unconditioned baseline).
+    ``sources`` are the separator's output slots (codes, in order); ``presence`` is the detector's
+    clip-level presence ``[K]`` over them (None when the instruments were given); ``labels`` what the
+    separator was told (``[K]``, None for the unconditioned baseline).
     """
 
     stems: dict[str, np.ndarray]
@@ -45,18 +46,21 @@ class SeparationResult:
     sample_rate: int
     instruments: list[str]
     labels: np.ndarray | None
+    sources: tuple[str, ...]
     presence: np.ndarray | None = None
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def parse_instruments(text: str) -> list[str]:
-    """``"vn,vc"`` -> ``["vn", "vc"]``, each checked against the vocabulary (codes or names)."""
+def parse_instruments(text: str, sources: Sequence[str]) -> list[str]:
+    """``"vn,vc"`` -> ``["vn", "vc"]``: codes (or URMP instrument names) checked against ``sources``,
+    the separator's output slots."""
     names = {i.name: i.code for i in vocab.INSTRUMENTS}
     codes = [names.get(t.strip(), t.strip()) for t in text.split(",") if t.strip()]
     if not codes:
-        raise ValueError("--instruments needs at least one instrument code, e.g. vn,vc")
-    for code in codes:
-        vocab.index(code)
+        raise ValueError(f"--instruments needs at least one code, e.g. {','.join(sources[:2])}")
+    unknown = [c for c in codes if c not in sources]
+    if unknown:
+        raise ValueError(f"unknown instruments {', '.join(unknown)}; this separator has {', '.join(sources)}")
     return codes
 
 
@@ -73,15 +77,23 @@ class Separator:
         model: ConditionedSeparator,
         detector=None,
         baseline: ConditionedSeparator | None = None,
-        visual_head: torch.nn.Module | None = None,
         device: str = "cpu",
         precision: str = "32",
     ) -> None:
         if model.mechanism is None and baseline is None:
             baseline = model
+        if baseline is not None and baseline.sources != model.sources:
+            raise ValueError(
+                f"the baseline separates {', '.join(baseline.sources)}, the model {', '.join(model.sources)}"
+            )
         check_precision(precision)
-        self.model, self.detector, self.baseline, self.visual_head = model, detector, baseline, visual_head
+        self.model, self.detector, self.baseline = model, detector, baseline
         self.device, self.precision = device, precision
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The codes of the separator's output slots, in order."""
+        return self.model.sources
 
     @classmethod
     def from_pretrained(
@@ -101,13 +113,9 @@ class Separator:
         separator_path = path / SEPARATOR_FILE if path.is_dir() else path
         if not separator_path.is_file():
             raise FileNotFoundError(f"{path} has no {SEPARATOR_FILE}")
-        expect = {"num_sources": vocab.K}
-        model = load_separator(separator_path, expect=expect, device=device)
-        head = _visual_head(read_checkpoint(separator_path)["extra"], device)
+        model = load_separator(separator_path, device=device)
         baseline_path = folder / BASELINE_FILE
-        baseline = (
-            load_separator(baseline_path, expect=expect, device=device) if baseline_path.is_file() else None
-        )
+        baseline = load_separator(baseline_path, device=device) if baseline_path.is_file() else None
         detector_path = Path(detector) if detector else folder / DETECTOR_FILE
         found = None
         if detector_path.is_file():
@@ -116,7 +124,7 @@ class Separator:
             found = Detector(detector_path, device=device)
         elif detector:
             raise FileNotFoundError(f"detector weights {detector_path} do not exist")
-        return cls(model, found, baseline, head, device, precision)
+        return cls(model, found, baseline, device, precision)
 
     def separate_audio(
         self,
@@ -128,8 +136,10 @@ class Separator:
     ) -> SeparationResult:
         """Separate float32 ``audio [C, N]`` at ``sample_rate`` Hz.
 
-        ``instruments`` (codes) are what the conditioned model is told; None means unknown: the
-        unconditioned baseline separates and every slot with audible output is kept.
+        ``instruments`` (codes of :attr:`sources`) are what the conditioned model is told; None means
+        unknown: the unconditioned baseline separates and every slot with audible output is kept.
+        ``presence`` (``[K]`` over :attr:`sources`, from the detector) goes through the model's visual
+        head, when it has one, to tell the model more than yes or no.
         """
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 2:
@@ -146,11 +156,11 @@ class Separator:
             )
         labels = None
         if model.mechanism is not None:
-            labels = vocab.multi_hot(instruments)
-            if self.visual_head is not None and presence is not None:
+            labels = vocab.multi_hot(instruments, model.sources)
+            if model.visual_head is not None and presence is not None:
                 with torch.no_grad():
                     z = torch.as_tensor(presence, dtype=torch.float32, device=self.device)[None]
-                    labels = torch.sigmoid(self.visual_head(z))[0].cpu().numpy()
+                    labels = model.labels_from_presence(z)[0][0].cpu().numpy()
         stems = separate_long(
             model, audio, sample_rate, labels, device=self.device, progress=progress, precision=self.precision
         )
@@ -158,9 +168,10 @@ class Separator:
             keep = list(dict.fromkeys(instruments))
         else:  # unknown instrumentation: keep the slots that carry a meaningful share of the energy
             energy = np.square(stems).mean(axis=(1, 2))
-            keep = [c for c, e in zip(vocab.CODES, energy) if e > 1e-3 * max(energy.max(), 1e-12)]
+            keep = [c for c, e in zip(model.sources, energy) if e > 1e-3 * max(energy.max(), 1e-12)]
         return SeparationResult(
-            {c: stems[vocab.index(c)] for c in keep}, audio, sample_rate, keep, labels, presence
+            {c: stems[model.sources.index(c)] for c in keep}, audio, sample_rate, keep, labels, model.sources,
+            presence,
         )
 
     def separate_video(
@@ -173,8 +184,7 @@ class Separator:
         """Separate the audio track of ``video``; the instruments come from the detector unless
         given. With ``out_dir``, writes the stems (see :func:`write_outputs`)."""
         from vcsep.vision.labels import video_labels
-        from vcsep.vision.video import probe
-        from vcsep.vision.video import read_audio as read_video_audio
+        from vcsep.vision.video import probe, read_audio_track
 
         video = Path(video)
         if not video.is_file():
@@ -184,7 +194,7 @@ class Separator:
             raise ValueError(f"{video}: the file has no audio track to separate")
         rate = info.audio_sample_rate
         _stage(progress, f"reading the audio track ({info.duration_s:.1f} s at {rate} Hz)")
-        audio = read_video_audio(video, rate)
+        audio = read_audio_track(video, rate)
         presence = None
         if instruments is None:
             if self.detector is None:
@@ -192,7 +202,7 @@ class Separator:
                     "no detector weights: pass the instruments (--instruments vn,vc) or a detector"
                 )
             _stage(progress, "detecting instruments on the frames")
-            found, _ = video_labels(video, self.detector, progress=progress)
+            found = video_labels(video, self.detector, progress=progress)[0].for_sources(self.sources)
             presence = None if found.fallback else found.presence
             instruments = found.present or None
             _stage(progress, f"found: {', '.join(instruments) if instruments else 'nothing'}")
@@ -201,17 +211,6 @@ class Separator:
         if out_dir is not None:
             write_outputs(result, out_dir, video=video, progress=progress)
         return result
-
-
-def _visual_head(extra: dict, device: str) -> torch.nn.Module | None:
-    """The visual head stored beside a trained separator (``extra['visual_head']``), if any."""
-    if "visual_head" not in extra:
-        return None
-    from vcsep.training.module import VisualHead
-
-    head = VisualHead(vocab.K, int(extra["visual_hidden"]))
-    head.load_state_dict(extra["visual_head"])
-    return head.to(device).eval()
 
 
 def _stage(progress: bool, text: str) -> None:
@@ -236,58 +235,31 @@ def write_outputs(
     if video is not None:
         from vcsep.vision.video import mux_audio_tracks
 
-        tracks = {vocab.BY_CODE[c].name: np.clip(s, -1.0, 1.0) for c, s in result.stems.items()}
+        tracks = {vocab.display_name(c): np.clip(s, -1.0, 1.0) for c, s in result.stems.items()}
         files["video"] = mux_audio_tracks(video, tracks, rate, out / f"{video.stem}.stems{video.suffix}")
     files["page"] = _write_page(result, out, files, video)
     result.files = files
     return files
 
 
-def _spectrogram_png(audio: np.ndarray, rate: int, path: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 2.2))
-    draw_spectrogram(ax, audio, rate, title)
-    ax.set_xlabel("time (s)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
-
-
 def _write_page(result: SeparationResult, out: Path, files: dict[str, Path], video: Path | None) -> Path:
-    rows = []
-    for name in ["mixture", *result.stems]:
-        audio = result.mixture if name == "mixture" else result.stems[name]
-        title = "mixture" if name == "mixture" else f"{vocab.BY_CODE[name].name} ({name})"
-        png = _spectrogram_png(audio, result.sample_rate, out / f"{name}.png", title)
-        rows.append(
-            f"<section><h2>{html.escape(title)}</h2>"
-            f'<audio controls preload="none" src="{files[name].name}"></audio>'
-            f'<img src="{png.name}" alt="spectrogram of {html.escape(title)}"></section>'
-        )
+    """The separation's page: what was detected (or given), the stems video, a player and a
+    spectrogram per stem (:func:`vcsep.evaluation.report.separation_page`)."""
+    tracks = {"mixture": ("mixture", result.mixture, files["mixture"])}
+    for code, stem in result.stems.items():
+        tracks[code] = (f"{vocab.display_name(code)} ({code})", stem, files[code])
     if result.presence is not None:
-        detected = "".join(
-            f"<tr><td>{i.name}</td><td>{i.code}</td><td>{p:.2f}</td>"
-            f"<td>{'yes' if i.code in result.instruments else ''}</td></tr>"
-            for i, p in zip(vocab.INSTRUMENTS, result.presence)
+        rows = "".join(
+            f"<tr><td>{html.escape(vocab.display_name(code))}</td><td>{html.escape(code)}</td>"
+            f"<td>{p:.2f}</td><td>{'yes' if code in result.instruments else ''}</td></tr>"
+            for code, p in zip(result.sources, result.presence)
         )
         header = "<tr><th>instrument</th><th>code</th><th>presence</th><th>separated</th></tr>"
-        table = f"<table>{header}{detected}</table>"
+        summary = [f"<table>{header}{rows}</table>"]
     else:
-        table = f"<p>Instruments given: {html.escape(', '.join(result.instruments))}</p>"
-    source = ""
+        summary = [f"<p>Instruments given: {html.escape(', '.join(result.instruments))}</p>"]
     if "video" in files:
-        link = files["video"].name
-        source = f'<p>Video with one audio track per stem: <a href="{link}">{link}</a></p>'
-    name = html.escape(video.name if video else "audio")
-    page = (
-        f'<!doctype html><html><head><meta charset="utf-8"><title>vcsep: {name}</title>'
-        "<style>body{font-family:sans-serif;max-width:900px;margin:auto}img{width:100%}"
-        "audio{width:100%}td,th{padding:2px 10px}</style></head>"
-        f"<body><h1>vcsep: {name}</h1>{table}{source}{''.join(rows)}</body></html>\n"
-    )
-    return write_text(out / "index.html", page)
+        link = html.escape(files["video"].name)
+        summary.append(f'<p>Video with one audio track per stem: <a href="{link}">{link}</a></p>')
+    title = f"vcsep: {video.name if video else 'audio'}"
+    return separation_page(out, title, result.sample_rate, tracks, summary)

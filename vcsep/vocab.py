@@ -6,7 +6,7 @@ slots, reports) goes through this module so that slot ``i`` means the same instr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,23 +61,33 @@ def index(code: str) -> int:
         raise ValueError(f"unknown instrument code {code!r}; known codes: {', '.join(CODES)}") from None
 
 
-def multi_hot(codes: Iterable[str]) -> np.ndarray:
-    """Multi-hot presence vector, shape ``[K]`` float32, 1 for every instrument in ``codes``.
+def multi_hot(codes: Iterable[str], sources: Sequence[str] = CODES) -> np.ndarray:
+    """Multi-hot presence vector, shape ``[len(sources)]`` float32 (default: the 13 URMP slots), 1 for
+    every code of ``codes``; a ValueError names a code that is not one of ``sources``.
 
     Repeated codes (two players of one instrument) set the same slot once.
     """
-    vec = np.zeros(K, dtype=np.float32)
+    sources = tuple(sources)
+    vec = np.zeros(len(sources), dtype=np.float32)
     for code in codes:
-        vec[index(code)] = 1.0
+        if code not in sources:
+            raise ValueError(f"unknown source {code!r}; known: {', '.join(sources)}")
+        vec[sources.index(code)] = 1.0
     return vec
 
 
-def codes_of(vector: np.ndarray, threshold: float = 0.5) -> list[str]:
-    """Instrument codes whose entry of a ``[K]`` presence vector reaches ``threshold``."""
+def codes_of(vector: np.ndarray, threshold: float = 0.5, sources: Sequence[str] = CODES) -> list[str]:
+    """Codes of ``sources`` whose entry of a presence vector ``[len(sources)]`` reaches ``threshold``."""
     vector = np.asarray(vector)
-    if vector.shape != (K,):
-        raise ValueError(f"expected a presence vector of shape ({K},), got {vector.shape}")
-    return [code for code, p in zip(CODES, vector) if p >= threshold]
+    if vector.shape != (len(sources),):
+        raise ValueError(f"expected a presence vector of shape ({len(sources)},), got {vector.shape}")
+    return [code for code, p in zip(sources, vector) if p >= threshold]
+
+
+def display_name(code: str) -> str:
+    """What to call a source in titles and track names: the instrument name of a URMP code
+    (``'vn'`` -> ``'violin'``), the code itself otherwise (``'vocals'``)."""
+    return BY_CODE[code].name if code in BY_CODE else code
 
 
 # Open Images V7 detector classes (the ones that exist; OIV7 has no viola, double bass, clarinet,

@@ -5,7 +5,7 @@ import torch
 from vcsep.audio.inference import separate_long, separate_tiled
 from vcsep.fusion import ConditionedSeparator
 
-TINY = dict(num_sources=3, levels=3, features=4, down_kernel=5, up_kernel=3, sample_rate=8000)
+TINY = dict(sources=("a", "b", "c"), levels=3, features=4, down_kernel=5, up_kernel=3, sample_rate=8000)
 
 
 def _model(channels=1, mechanism="film", location="decoder"):

@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from vcsep.audio.waveunet import WaveUNet, frames_at, map_positions, upsample_conv, valid_shapes
+from vcsep.audio.waveunet import WaveUNet, labels_at, map_positions, upsample_conv, valid_shapes
 
 TINY = dict(num_sources=3, channels=1, levels=3, features=4, down_kernel=5, up_kernel=3)
 
 
 def test_paper_shapes():
     assert valid_shapes(16384) == (147443, 16389)
-    assert WaveUNet().shapes(16384) == (147443, 16389)
+    assert WaveUNet(13).shapes(16384) == (147443, 16389)
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,7 @@ def test_map_positions_are_centred_with_the_level_stride():
 
 def test_frames_at_interpolates_between_frame_centres():
     frames = torch.tensor([[0.0, 1.0]])  # two frames over 10 samples: centres at samples 2 and 7
-    got = frames_at(frames, 10, torch.tensor([0.0, 2.0, 4.5, 7.0, 9.0]))
+    got = labels_at(frames, 10, torch.tensor([0.0, 2.0, 4.5, 7.0, 9.0]))
     torch.testing.assert_close(got, torch.tensor([[0.0, 0.0, 0.5, 1.0, 1.0]]), atol=1e-6, rtol=0)
 
 
@@ -123,6 +123,6 @@ def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match=r"\[batch, channels, samples\]"):
         model(torch.zeros(1, length_in))
     with pytest.raises(ValueError, match="upsampling"):
-        WaveUNet(upsampling="nearest")
+        WaveUNet(13, upsampling="nearest")
     with pytest.raises(ValueError, match="odd"):
-        WaveUNet(down_kernel=4)
+        WaveUNet(13, down_kernel=4)

@@ -28,7 +28,7 @@ from vcsep.fusion import ConditionedSeparator, save_checkpoint
 from vcsep.vocab import CODES, K
 
 NAN = float("nan")
-TINY = dict(num_sources=K, channels=1, levels=2, features=4, down_kernel=5, up_kernel=3, sample_rate=8000)
+TINY = dict(sources="urmp", channels=1, levels=2, features=4, down_kernel=5, up_kernel=3, sample_rate=8000)
 
 
 def frame_row(track, code, frame, sdr, present=True, pes=NAN):

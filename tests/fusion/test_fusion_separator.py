@@ -3,7 +3,9 @@ import torch
 
 from vcsep.fusion import LOCATIONS, MECHANISMS, ConditionedSeparator
 
-TINY = dict(num_sources=3, channels=2, levels=3, features=4, down_kernel=5, up_kernel=3, sample_rate=8000)
+TINY = dict(
+    sources=("a", "b", "c"), channels=2, levels=3, features=4, down_kernel=5, up_kernel=3, sample_rate=8000
+)
 CONFIGS = [(m, loc) for m in MECHANISMS for loc in LOCATIONS] + [(None, None)]
 
 

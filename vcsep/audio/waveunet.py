@@ -75,7 +75,7 @@ def map_positions(input_length: int, map_length: int, level: int) -> Tensor:
     return (input_length - 1) / 2 + offsets * 2**level
 
 
-def frames_at(frames: Tensor, span: int, positions: Tensor) -> Tensor:
+def labels_at(frames: Tensor, span: int, positions: Tensor) -> Tensor:
     """Values of a frame track at sample positions: ``[..., T]`` -> ``[..., n]``.
 
     The ``T`` frames cover ``span`` samples evenly (frame ``t`` covers samples ``[t, t+1) * span/T``)
@@ -174,7 +174,7 @@ class WaveUNet(nn.Module):
 
     def __init__(
         self,
-        num_sources: int = 13,
+        num_sources: int,
         channels: int = 1,
         levels: int = 12,
         features: int = 24,
@@ -229,16 +229,6 @@ class WaveUNet(nn.Module):
                 # Stored [F_out, k, F_in] in memory, matching the channels-last maps, so that no
                 # convolution reorders its weights on every call.
                 module.weight.data = _channels_last(module.weight.data)
-
-    @property
-    def config(self) -> dict:
-        """Constructor arguments (plain values), enough to rebuild the model."""
-        return {
-            "num_sources": self.num_sources, "channels": self.channels, "levels": self.levels,
-            "features": self.features, "down_kernel": self.down_kernel, "up_kernel": self.up_kernel,
-            "sample_rate": self.sample_rate, "upsampling": self.upsampling, "output": self.output,
-            "extra_channels": {p: n for p, n in self.extra_channels.items() if n},
-        }
 
     def shapes(self, output_length: int) -> tuple[int, int]:
         """(input length, exact output length) in samples for at least ``output_length`` outputs."""

@@ -1,7 +1,9 @@
-"""Comparing evaluated variants ("cells"): a results table, violin plots and a self-contained HTML page.
+"""Pages people look at: the comparison of evaluated variants ("cells": a results table, violin
+plots, audio players) and the page of one separation (players and spectrograms per stem).
 
-Every function takes ``results_by_cell``: cell name -> :class:`~vcsep.evaluation.scoring.EvaluationResult`,
-in the order the cells should appear. Files are written under temporary names and renamed.
+The comparison functions take ``results_by_cell``: cell name ->
+:class:`~vcsep.evaluation.scoring.EvaluationResult`, in the order the cells should appear. Every page
+is built by :func:`html_page`; files are written whole or not at all.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from vcsep.audio.spectrogram import draw_spectrogram
 from vcsep.evaluation.scoring import EvaluationResult
 from vcsep.files import atomic_path, copy_file, write_text
 
 PLOT_METRICS = ("SDR", "SIR", "SAR")
+_STYLE = (
+    "body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}audio{width:100%}"
+)
 TABLE_NOTE = (
     "Median SDR in dB with the interquartile range in brackets. Per instrument and 'all (pooled)': "
     "over every 1 s frame pooled across tracks (paper style); 'all (track medians)': median over "
@@ -165,11 +172,6 @@ def html_report(
         for r in rows
     )
     parts = [
-        "<!DOCTYPE html>",
-        '<html><head><meta charset="utf-8"><title>vcsep evaluation</title>',
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}</style>",
-        "</head><body><h1>Separation results</h1>",
         f"<p>{esc(TABLE_NOTE)}</p>",
         f'<table id="results"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>',
         "<h2>Segment-wise metrics</h2>",
@@ -191,5 +193,51 @@ def html_report(
                 player = f'<audio controls preload="none" src="{esc(src)}"></audio>'
                 parts.append(f"<li>{esc(title)}<br>{player}</li>")
             parts.append("</ul>")
-    parts.append("</body></html>")
-    return write_text(out_dir / "index.html", "\n".join(parts) + "\n")
+    return write_text(out_dir / "index.html", html_page("Separation results", parts))
+
+
+def html_page(title: str, parts: list[str]) -> str:
+    """A complete HTML page: ``title`` (plain text, escaped) as its title and heading, then ``parts``
+    (HTML fragments) in order, with the house style."""
+    head = f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+    body = "\n".join([f"<h1>{html.escape(title)}</h1>", *parts])
+    return f"{head}<style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
+
+
+def spectrogram_png(audio: np.ndarray, sample_rate: int, path: Path, title: str) -> Path:
+    """A spectrogram picture of float32 ``[C, N]`` audio at ``sample_rate`` Hz, written to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 2.2))
+    draw_spectrogram(ax, audio, sample_rate, title)
+    ax.set_xlabel("time (s)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def separation_page(
+    out_dir: Path,
+    title: str,
+    sample_rate: int,
+    tracks: dict[str, tuple[str, np.ndarray, Path]],
+    summary: list[str],
+) -> Path:
+    """``out_dir/index.html`` for one separation: ``summary`` (HTML fragments: what was detected or
+    given, links) above one section per track, ``key -> (heading, audio [C, N], its audio file in
+    out_dir)``, each with a player and a spectrogram (``<key>.png``). Returns the page's path."""
+    out_dir = Path(out_dir)
+    sections = []
+    for key, (heading, audio, file) in tracks.items():
+        png = spectrogram_png(audio, sample_rate, out_dir / f"{key}.png", heading)
+        sections.append(
+            f"<section><h2>{html.escape(heading)}</h2>"
+            f'<audio controls preload="none" src="{html.escape(file.name)}"></audio>'
+            f'<img src="{html.escape(png.name)}" alt="spectrogram of {html.escape(heading)}"></section>'
+        )
+    return write_text(out_dir / "index.html", html_page(title, [*summary, *sections]))

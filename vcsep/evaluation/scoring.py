@@ -260,10 +260,10 @@ def evaluate_separator(
     results = []
     for track in tracks:
         codes = list(track.vocabulary.codes)
-        if len(codes) != model.num_sources:
+        if tuple(codes) != tuple(model.sources):
             raise ValueError(
-                f"track {track.name}: vocabulary {track.vocabulary.name!r} has {len(codes)} slots, "
-                f"the separator has {model.num_sources} outputs"
+                f"track {track.name}: vocabulary {track.vocabulary.name!r} ({', '.join(codes)}) is not "
+                f"the separator's sources ({', '.join(model.sources)})"
             )
         mixture = track.mixture_audio(rate, model.channels)
         if getattr(model, "mechanism", None) is None:

@@ -2,8 +2,10 @@
 
 from vcsep.fusion.checkpoint import load_separator, read_checkpoint, save_checkpoint
 from vcsep.fusion.mechanisms import MECHANISMS
-from vcsep.fusion.separator import LOCATIONS, ConditionedSeparator
+from vcsep.fusion.separator import CELLS, LOCATIONS, ConditionedSeparator
+from vcsep.fusion.visual import VisualHead
 
 __all__ = [
-    "LOCATIONS", "MECHANISMS", "ConditionedSeparator", "load_separator", "read_checkpoint", "save_checkpoint",
+    "CELLS", "LOCATIONS", "MECHANISMS", "ConditionedSeparator", "VisualHead", "load_separator",
+    "read_checkpoint", "save_checkpoint",
 ]

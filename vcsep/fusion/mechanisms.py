@@ -21,7 +21,11 @@ class Concat(nn.Module):
 
     def __init__(self, num_labels: int, features: int) -> None:
         super().__init__()
-        self.extra_channels = num_labels
+
+    @staticmethod
+    def extra_channels(num_labels: int) -> int:
+        """Channels this mechanism adds to the map it conditions (the consumer is sized for them)."""
+        return num_labels
 
     def forward(self, x: Tensor, z: Tensor) -> Tensor:
         return torch.cat([x, z.expand(-1, -1, x.shape[-1]).to(x.dtype)], dim=1)
@@ -31,12 +35,16 @@ class _Projected(nn.Module):
     """Base of the mechanisms that project the labels to ``terms`` values per feature channel."""
 
     terms = 1
-    extra_channels = 0
 
     def __init__(self, num_labels: int, features: int) -> None:
         super().__init__()
         self.features = features
         self.proj = nn.Conv1d(num_labels, self.terms * features, 1)
+
+    @staticmethod
+    def extra_channels(num_labels: int) -> int:
+        """Channels this mechanism adds to the map it conditions: none, it changes them in place."""
+        return 0
 
     def project(self, z: Tensor) -> Tensor:
         return self.proj(z.to(self.proj.weight.dtype))

@@ -8,29 +8,74 @@ layer per level) and ``output`` (the features and mixture entering the per-sourc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
-from vcsep.audio.waveunet import WaveUNet, frames_at, map_positions
+from vcsep.audio.waveunet import WaveUNet, labels_at, map_positions
+from vcsep.fusion.capture import capture_init
 from vcsep.fusion.mechanisms import MECHANISM_CLASSES, MECHANISMS
+from vcsep.fusion.visual import VisualHead
+from vcsep.vocab import VOCABULARIES
 
 LOCATIONS: tuple[str, ...] = ("input", "bottleneck", "output", "decoder")
+# The cells of the conditioning ablation: the unconditioned baseline and every mechanism at every
+# location. A new mechanism or location is a new cell without any config file.
+CELLS: dict[str, tuple[str | None, str | None]] = {
+    "baseline": (None, None),
+    **{f"{m}_{loc}": (m, loc) for m in MECHANISMS for loc in LOCATIONS},
+}
 
 
 def _none(name: str | None) -> str | None:
     return None if name in (None, "none") else name
 
 
+def resolve_sources(sources: str | Sequence[str]) -> tuple[str, ...]:
+    """The ordered source codes of ``sources``: a vocabulary name (``"urmp"``, ``"musdb4"``...) or the
+    codes themselves; a ValueError for an unknown name, duplicates or an empty list."""
+    if isinstance(sources, str):
+        if sources not in VOCABULARIES:
+            raise ValueError(f"unknown vocabulary {sources!r}; known: {', '.join(VOCABULARIES)}")
+        return VOCABULARIES[sources].codes
+    codes = tuple(str(c) for c in sources)
+    if not codes or len(set(codes)) != len(codes):
+        raise ValueError(f"sources must be distinct codes, at least one, got {list(codes)}")
+    return codes
+
+
+@capture_init
 class ConditionedSeparator(nn.Module):
-    """Wave-U-Net conditioned on instrument labels: mixture ``[B, C, L_in]`` -> stems ``[B, K, C, L_out]``.
+    """Wave-U-Net conditioned on source labels: mixture ``[B, C, L_in]`` -> stems ``[B, K, C, L_out]``.
 
     Args:
         mechanism: one of :data:`MECHANISMS`, or None / ``'none'`` for the baseline.
         location: one of :data:`LOCATIONS`, or None / ``'none'`` for the baseline.
-        **waveunet_args: :class:`~vcsep.audio.waveunet.WaveUNet` arguments (``num_sources`` = K, ...).
+        sources: the output slots in order (K = their number): a vocabulary name of
+            :data:`vcsep.vocab.VOCABULARIES` or a list of codes. The model keeps them as ``sources``
+            and a checkpoint stores them, so every consumer names stems from the model itself.
+        visual_hidden: with a width, a :class:`~vcsep.fusion.visual.VisualHead` of that many hidden
+            units maps detector presence to the labels (:meth:`labels_from_presence`).
+        channels, levels, features, down_kernel, up_kernel, sample_rate, upsampling, output: the
+            :class:`~vcsep.audio.waveunet.WaveUNet`'s.
     """
 
-    def __init__(self, mechanism: str | None = None, location: str | None = None, **waveunet_args) -> None:
+    def __init__(
+        self,
+        mechanism: str | None = None,
+        location: str | None = None,
+        sources: str | Sequence[str] = "urmp",
+        visual_hidden: int | None = None,
+        channels: int = 1,
+        levels: int = 12,
+        features: int = 24,
+        down_kernel: int = 15,
+        up_kernel: int = 5,
+        sample_rate: int = 22050,
+        upsampling: str = "linear",
+        output: str = "direct",
+    ) -> None:
         super().__init__()
         mechanism, location = _none(mechanism), _none(location)
         if (mechanism is None) != (location is None):
@@ -41,27 +86,30 @@ class ConditionedSeparator(nn.Module):
             raise ValueError(f"unknown mechanism {mechanism!r}; known: {', '.join(MECHANISMS)}")
         if location is not None and location not in LOCATIONS:
             raise ValueError(f"unknown location {location!r}; known: {', '.join(LOCATIONS)}")
-        if "extra_channels" in waveunet_args:
-            raise ValueError("extra_channels follows from the mechanism; do not pass it")
         self.mechanism, self.location = mechanism, location
-        num_labels = waveunet_args.get("num_sources", 13)
-        extra = {location: num_labels} if mechanism == "concat" else {}
-        self.unet = WaveUNet(**waveunet_args, extra_channels=extra)
-        if mechanism is None:
-            levels: list[int] = []
-        elif location == "decoder":
-            levels = list(range(self.unet.levels))  # conditioners[i] belongs to decoder level i
-        else:
-            levels = [0]
-        self.conditioners = nn.ModuleList(
-            MECHANISM_CLASSES[mechanism](num_labels, self.unet.features_at(location, lvl)) for lvl in levels
+        self.sources = resolve_sources(sources)
+        num_labels = len(self.sources)
+        kind = MECHANISM_CLASSES[mechanism] if mechanism else None
+        extra = {location: kind.extra_channels(num_labels)} if kind else {}
+        self.unet = WaveUNet(
+            len(self.sources), channels, levels, features, down_kernel, up_kernel, sample_rate, upsampling,
+            output, extra_channels=extra,
         )
+        if mechanism is None:
+            levels_conditioned: list[int] = []
+        elif location == "decoder":
+            levels_conditioned = list(range(self.unet.levels))  # conditioners[i] belongs to decoder level i
+        else:
+            levels_conditioned = [0]
+        self.conditioners = nn.ModuleList(
+            kind(num_labels, self.unet.features_at(location, lvl)) for lvl in levels_conditioned
+        )
+        self.visual_head = VisualHead(num_labels, visual_hidden) if visual_hidden else None
 
     @property
     def config(self) -> dict:
-        """Constructor arguments (plain values), enough to rebuild the model."""
-        unet = {k: v for k, v in self.unet.config.items() if k != "extra_channels"}
-        return {"mechanism": self.mechanism, "location": self.location, **unet}
+        """Constructor arguments (plain values) that rebuild the model; ``sources`` as explicit codes."""
+        return {**self.init_args, "sources": list(self.sources)}
 
     @property
     def num_sources(self) -> int:
@@ -84,10 +132,20 @@ class ConditionedSeparator(nn.Module):
         return self.unet.shapes(output_length)
 
     def conditioning_parameters(self) -> list[nn.Parameter]:
-        """Parameters that read the labels: the mechanism's own, or for concat the consuming convs'."""
-        if self.mechanism == "concat":
+        """Parameters that read the labels: the mechanism's own, or, for a mechanism that appends
+        label channels (concat), the weights of the convolutions that consume them."""
+        if self.location is not None and self.unet.extra_channels[self.location]:
             return [conv.weight for conv in self.unet.consumers(self.location)]
         return list(self.conditioners.parameters())
+
+    def labels_from_presence(self, presence: Tensor) -> tuple[Tensor, Tensor | None]:
+        """What the separator is told from detector presence ``[B, K]`` in [0, 1]: through the visual
+        head when the model has one (labels ``[B, K]``, logits ``[B, K]``), else the presence itself
+        (logits None)."""
+        if self.visual_head is None:
+            return presence, None
+        logits = self.visual_head(presence)
+        return torch.sigmoid(logits), logits
 
     def check_labels(self, labels: Tensor, batch: int) -> None:
         """Raise a ValueError that says what is wrong unless ``labels`` is ``[B, K]`` or ``[B, K, T]``."""
@@ -120,7 +178,7 @@ class ConditionedSeparator(nn.Module):
             if labels.dim() == 2:
                 z = labels[:, :, None]
             else:
-                z = frames_at(labels, length_in, map_positions(length_in, x.shape[-1], level))
+                z = labels_at(labels, length_in, map_positions(length_in, x.shape[-1], level))
             return layer(x, z)
 
         return self.unet(mix, condition=condition)

@@ -24,7 +24,8 @@ import hashlib
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +49,13 @@ class InstrumentLabels:
     """Label vectors of one video.
 
     Attributes:
-        presence: float32 ``[K]`` in [0, 1], clip-level presence per slot of :mod:`vcsep.vocab`.
+        presence: float32 ``[K]`` in [0, 1], clip-level presence per slot of ``codes``.
         activity: float32 ``[K, T]`` in [0, 1], ``T = ceil(duration x rate_hz)``; column ``j`` covers
             ``[j / rate_hz, (j + 1) / rate_hz)`` seconds.
         rate_hz: label frames per second of ``activity``.
         threshold: presence at or above which an instrument counts as present.
         fallback: True when nothing was detected and both arrays hold :data:`UNKNOWN`.
+        codes: the source code of each row, in order (the detector's slots: the 13 URMP instruments).
     """
 
     presence: np.ndarray
@@ -61,24 +63,37 @@ class InstrumentLabels:
     rate_hz: float
     threshold: float
     fallback: bool
+    codes: tuple[str, ...] = vocab.CODES
 
     @property
     def present(self) -> list[str]:
         """Codes of the instruments judged present (none in the fallback case)."""
-        return [] if self.fallback else vocab.codes_of(self.presence, self.threshold)
+        return [] if self.fallback else vocab.codes_of(self.presence, self.threshold, self.codes)
+
+    def for_sources(self, sources: Sequence[str]) -> InstrumentLabels:
+        """The same labels with one row per code of ``sources`` (a separator's output order): rows
+        of sources this vision stack cannot see hold :data:`UNKNOWN`."""
+        sources = tuple(sources)
+        rows = [self.codes.index(c) if c in self.codes else None for c in sources]
+
+        def pick(values: np.ndarray) -> np.ndarray:
+            unknown = np.full_like(values[:1], UNKNOWN)
+            return np.concatenate([values[[r]] if r is not None else unknown for r in rows])
+
+        return replace(self, presence=pick(self.presence), activity=pick(self.activity), codes=sources)
 
     def to_dict(self) -> dict:
         """JSON-ready summary: presence per code, present codes, activity rows per code."""
         return {
             "presence": {
-                code: round(float(p), 4) for code, p in zip(vocab.CODES, self.presence, strict=True)
+                code: round(float(p), 4) for code, p in zip(self.codes, self.presence, strict=True)
             },
             "present": self.present,
             "threshold": self.threshold,
             "fallback": self.fallback,
             "activity_rate_hz": self.rate_hz,
             "activity": {
-                code: np.round(row, 3).tolist() for code, row in zip(vocab.CODES, self.activity, strict=True)
+                code: np.round(row, 3).tolist() for code, row in zip(self.codes, self.activity, strict=True)
             },
         }
 
