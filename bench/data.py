@@ -37,7 +37,7 @@ def rate(get, count: int, repeats: int = 3) -> float:
 def train_rate(segment: Segment, batch: int = 4, steps: int = 3) -> float:
     """Examples per second through forward, backward and an Adam step of the full model."""
     torch.manual_seed(0)
-    model = ConditionedSeparator("film", "bottleneck", num_sources=13, sample_rate=segment.sample_rate)
+    model = ConditionedSeparator("film", "bottleneck", sample_rate=segment.sample_rate)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     mix = torch.randn(batch, 1, segment.input_length)
     labels = torch.ones(batch, 13)
@@ -55,7 +55,7 @@ def train_rate(segment: Segment, batch: int = 4, steps: int = 3) -> float:
 
 def main() -> None:
     torch.set_num_threads(2)
-    model = ConditionedSeparator(num_sources=13)
+    model = ConditionedSeparator()
     segment = Segment(*model.shapes(16384), sample_rate=22050)
     with tempfile.TemporaryDirectory(prefix="vcsep-bench-data-") as tmp:
         tmp = Path(tmp)

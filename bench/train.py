@@ -16,6 +16,7 @@ import lightning as L
 import torch
 
 from vcsep.datasets.synth import SynthSettings, synthesize_corpus
+from vcsep.fusion import ConditionedSeparator
 from vcsep.training.callbacks import DataStallMonitor
 from vcsep.training.data import SeparationDataModule
 from vcsep.training.module import SeparatorModule
@@ -28,11 +29,10 @@ CONFIGS = {
 
 
 def measure(corpus: Path, model_args: dict, output_length: int, batch: int, steps: int) -> DataStallMonitor:
-    module = SeparatorModule("film", "bottleneck", lr=1e-4, **model_args)
+    module = SeparatorModule(ConditionedSeparator("film", "bottleneck", **model_args), lr=1e-4)
     data = SeparationDataModule(
         f"urmp:{corpus}",
         output_length=output_length,
-        levels=model_args["levels"],
         batch_size=batch,
         num_workers=1,
         train_examples=batch * (steps + 1),

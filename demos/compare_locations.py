@@ -47,13 +47,14 @@ def quick_models(args: argparse.Namespace) -> dict[str, Path]:
             settings, pieces = models_corpus(DEFAULT_MODELS)
             synthesize_corpus(corpus, pieces, settings, jobs=2, overwrite=True, progress=True)
         data = f"urmp:{corpus}"
-    small = ["--model.levels", "8", "--model.features", "16", "--model.lr", "3e-4", "--data.batch_size", "8"]
+    arch = "--model.separator.init_args"
+    small = [f"{arch}.levels", "8", f"{arch}.features", "16", "--model.lr", "3e-4", "--data.batch_size", "8"]
     steps = ["--trainer.max_steps", str(args.steps), "--trainer.enable_progress_bar", "false"]
     quiet = ["--data.num_workers", "0", "--data.val_examples", "8", "--trainer.val_check_interval", "1.0"]
     return {
         cell: train_cell(
             CONFIGS / "base.yaml",
-            CONFIGS / "ablation" / f"{cell}.yaml",
+            cell,
             data,
             args.out / "locations" / "runs" / cell,
             small + steps + quiet,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-
 import soundfile as sf
+import torch
 
 from vcsep.cli import main
 from vcsep.evaluation.ablation import run_ablation
@@ -15,19 +14,24 @@ TRAIN = ["--trainer.max_steps", "2", "--data.train_examples", "4"]
 
 def test_ablation_two_cells_end_to_end(urmp_corpus, configs, tiny_train_args, tmp_path, capsys):
     train_args = [*tiny_train_args, *TRAIN]
-    cells = tmp_path / "cells"
-    cells.mkdir()
-    for name in ("baseline", "film_bottleneck"):
-        shutil.copy(configs / "ablation" / f"{name}.yaml", cells)
+    overrides = tmp_path / "overrides"  # one cell changes more than its mechanism and location
+    overrides.mkdir()
+    override = "model:\n  separator:\n    init_args: {upsampling: learned}\n"
+    (overrides / "film_decoder.yaml").write_text(override)
     out = tmp_path / "study"
-    index = run_ablation(cells, f"urmp:{urmp_corpus}", out, base=configs / "base.yaml", train_args=train_args)
+    cells = ["baseline", "film_decoder"]
+    index = run_ablation(
+        f"urmp:{urmp_corpus}", out, configs / "base.yaml", cells, overrides, train_args=train_args
+    )
     table = (out / "results.md").read_text()
-    assert "baseline" in table and "film_bottleneck" in table
+    assert "baseline" in table and "film_decoder" in table
     assert len((out / "results.csv").read_text().strip().splitlines()) >= 3
     html = index.read_text()
     assert index == out / "report" / "index.html"
     assert html.count("<audio") >= 4 and "<img" in html
-    for cell in ("baseline", "film_bottleneck"):
+    config = torch.load(out / "runs" / "film_decoder" / "separator.pt", weights_only=True)["config"]
+    assert (config["mechanism"], config["location"], config["upsampling"]) == ("film", "decoder", "learned")
+    for cell in cells:
         separator = out / "runs" / cell / "separator.pt"
         assert separator.is_file() and (out / "cells" / cell).is_dir()
         audio, rate = sf.read(out / "examples" / cell / "mixture.wav")
@@ -38,8 +42,10 @@ def test_ablation_two_cells_end_to_end(urmp_corpus, configs, tiny_train_args, tm
         main(
             [
                 "ablate",
-                "--configs",
-                str(cells),
+                "--cells",
+                "baseline,film_decoder",
+                "--overrides",
+                str(overrides),
                 "--base",
                 str(configs / "base.yaml"),
                 "--data",
@@ -58,8 +64,8 @@ def test_ablation_two_cells_end_to_end(urmp_corpus, configs, tiny_train_args, tm
         main(
             [
                 "ablate",
-                "--configs",
-                str(tmp_path / "none"),
+                "--cells",
+                "baseline,telepathy_input",
                 "--data",
                 f"urmp:{urmp_corpus}",
                 "--out",
@@ -68,3 +74,4 @@ def test_ablation_two_cells_end_to_end(urmp_corpus, configs, tiny_train_args, tm
         )
         == 2
     )
+    assert "unknown ablation cells ['telepathy_input']" in capsys.readouterr().err

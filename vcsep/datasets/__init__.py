@@ -5,7 +5,10 @@ Every layout loads into :class:`~vcsep.datasets.track.Track` objects through
 """
 
 from vcsep.datasets.mixing import InMemoryMixer, MixConfig, Segment
-from vcsep.datasets.registry import KINDS, load_dataset
+from vcsep.datasets.registry import KINDS, load_dataset, vocabulary_of
 from vcsep.datasets.track import DatasetError, Track
 
-__all__ = ["KINDS", "DatasetError", "InMemoryMixer", "MixConfig", "Segment", "Track", "load_dataset"]
+__all__ = [
+    "KINDS", "DatasetError", "InMemoryMixer", "MixConfig", "Segment", "Track", "load_dataset",
+    "vocabulary_of",
+]

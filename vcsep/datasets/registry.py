@@ -10,9 +10,18 @@ from vcsep.datasets.musdb18 import load_musdb
 from vcsep.datasets.stemfolder import load_stem_folders
 from vcsep.datasets.track import DatasetError, Track
 from vcsep.datasets.urmp import corpus_split, load_urmp, split_tracks
-from vcsep.vocab import MUSDB2, MUSDB4
+from vcsep.vocab import MUSDB2, MUSDB4, URMP, Vocabulary
 
 KINDS = ("urmp", "medleydb", "bach10", "stems", "musdb4", "musdb2", "musdb4-hq", "musdb2-hq")
+
+
+def vocabulary_of(spec: str) -> Vocabulary:
+    """The sources (output slots) of the tracks of dataset ``KIND:PATH``, known from KIND alone: the
+    MUSDB18 kinds have their targets, every other kind the URMP instruments."""
+    kind = spec.partition(":")[0]
+    if kind not in KINDS:
+        raise ValueError(f"dataset must be KIND:PATH with KIND one of {', '.join(KINDS)}; got {spec!r}")
+    return {"musdb4": MUSDB4, "musdb2": MUSDB2}.get(kind.removesuffix("-hq"), URMP)
 
 
 def load_dataset(spec: str, split: str | None = None) -> list[Track]:
@@ -29,7 +38,7 @@ def load_dataset(spec: str, split: str | None = None) -> list[Track]:
         tracks = load_urmp(root)
         tracks = split_tracks(tracks, corpus_split(root), split) if split else tracks
     elif kind.startswith("musdb"):
-        vocabulary = MUSDB4 if kind.startswith("musdb4") else MUSDB2
+        vocabulary = vocabulary_of(spec)
         tracks = load_musdb(root, split or "train", is_wav=kind.endswith("-hq"), vocabulary=vocabulary)
     elif split:
         raise ValueError(f"{kind} has no official split; leave out the split")

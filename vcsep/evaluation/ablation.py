@@ -1,7 +1,8 @@
 """The conditioning ablation as one call: train (or reuse) every cell, score it, report.
 
-A cell is one YAML of a configs folder, applied on top of a base config (``configs/base.yaml``:
-``vcsep train fit --config base.yaml --config cell.yaml``). Each cell trains into
+The cells are :data:`vcsep.fusion.CELLS` (the baseline and every mechanism at every location),
+each trained as ``vcsep train fit --config base.yaml --cell NAME``; a cell that needs more than its
+mechanism and location has a YAML ``<overrides>/<NAME>.yaml`` applied on top. Each cell trains into
 ``<out>/runs/<cell>/``; a cell whose ``separator.pt`` exists is not trained again, and one that
 was interrupted resumes from its newest checkpoint. The study writes ``results.md`` /
 ``results.csv`` (median SDR per instrument and overall, with spread), violin plots of
@@ -22,39 +23,34 @@ from vcsep.datasets import Track, load_dataset
 from vcsep.evaluation.report import html_report, results_table
 from vcsep.evaluation.scoring import EvaluationResult, evaluate_separator, write_result
 from vcsep.files import write_text
+from vcsep.fusion import CELLS
 from vcsep.fusion.checkpoint import load_separator
 
 EXAMPLE_SECONDS = 4.0
 
 
-def cell_configs(configs: Path | str) -> list[Path]:
-    """The cell YAMLs of a folder, by name; a clear error when there are none."""
-    configs = Path(configs)
-    cells = sorted(configs.glob("*.yaml"))
-    if not cells:
-        raise FileNotFoundError(f"no cell configs (*.yaml) in {configs}")
+def check_cells(cells: list[str] | None) -> list[str]:
+    """``cells`` (default: all of :data:`CELLS`), each checked; a clear error for an unknown name."""
+    cells = list(CELLS) if cells is None else list(cells)
+    unknown = [c for c in cells if c not in CELLS]
+    if unknown or not cells:
+        raise ValueError(f"unknown ablation cells {unknown or '(none given)'}; known: {', '.join(CELLS)}")
     return cells
 
 
-def train_cell(base: Path, cell: Path, data: str, run_dir: Path, train_args: list[str]) -> Path:
+def train_cell(
+    base: Path, cell: str, data: str, run_dir: Path, train_args: list[str], overrides: Path | None = None
+) -> Path:
     """Train one cell into ``run_dir`` (resuming if it was interrupted); returns its separator.pt."""
     from vcsep.training.cli import train_main
 
     separator = run_dir / "separator.pt"
     if not separator.is_file():
+        override = overrides / f"{cell}.yaml" if overrides else None
+        extra = ["--config", str(override)] if override and override.is_file() else []
         train_main(
-            [
-                "fit",
-                "--config",
-                str(base),
-                "--config",
-                str(cell),
-                "--data.data",
-                data,
-                "--run_dir",
-                str(run_dir),
-                *train_args,
-            ]
+            ["fit", "--config", str(base), *extra, "--cell", cell, "--data.data", data,
+             "--run_dir", str(run_dir), *train_args]
         )
     return separator
 
@@ -81,35 +77,41 @@ def audio_examples(
 
 
 def run_ablation(
-    configs: Path | str,
     data: str,
     out: Path | str,
-    base: Path | str | None = None,
+    base: Path | str,
+    cells: list[str] | None = None,
+    overrides: Path | str | None = None,
     train_args: list[str] | None = None,
     split: str | None = "test",
     metrics: str = "fast",
     device: str = "cpu",
 ) -> Path:
-    """Train and evaluate every cell of ``configs`` on ``data``; returns the report's index.html.
+    """Train and evaluate ``cells`` (default: every cell of :data:`CELLS`) on ``data``; returns the
+    report's index.html.
 
-    ``base`` defaults to ``base.yaml`` beside the configs folder; ``train_args`` are extra
-    LightningCLI overrides for every cell (``["--trainer.max_steps", "2000"]``). Evaluation uses
-    the ``split`` side of the data (None: every track).
+    ``base`` is the base training config; ``overrides`` a folder of ``<cell>.yaml`` files for the
+    cells that change more than their mechanism and location; ``train_args`` are extra LightningCLI
+    overrides for every cell (``["--trainer.max_steps", "2000"]``). Evaluation uses the ``split``
+    side of the data (None: every track).
     """
-    cells = cell_configs(configs)
-    base = Path(base) if base else Path(configs).parent / "base.yaml"
+    cells = check_cells(cells)
+    base = Path(base)
     if not base.is_file():
         raise FileNotFoundError(f"base config {base} does not exist")
+    overrides = Path(overrides) if overrides else None
+    if overrides is not None and not overrides.is_dir():
+        raise FileNotFoundError(f"overrides folder {overrides} does not exist")
     out = Path(out)
     tracks = load_dataset(data, split=split)
     results: dict[str, EvaluationResult] = {}
     examples: dict[str, list[tuple[str, Path]]] = {}
     for cell in tqdm(cells, desc="ablation", unit="cell"):
-        separator = train_cell(base, cell, data, out / "runs" / cell.stem, train_args or [])
+        separator = train_cell(base, cell, data, out / "runs" / cell, train_args or [], overrides)
         model = load_separator(separator, device=device)
-        results[cell.stem] = evaluate_separator(model, tracks, metrics=metrics, device=device)
-        write_result(results[cell.stem], out / "cells" / cell.stem)
-        examples[cell.stem] = audio_examples(model, tracks[0], out / "examples" / cell.stem, device=device)
+        results[cell] = evaluate_separator(model, tracks, metrics=metrics, device=device)
+        write_result(results[cell], out / "cells" / cell)
+        examples[cell] = audio_examples(model, tracks[0], out / "examples" / cell, device=device)
     markdown, table = results_table(results)
     write_text(out / "results.md", markdown)
     write_text(out / "results.csv", table)

@@ -70,11 +70,13 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     from vcsep.evaluation.ablation import run_ablation
 
     split = None if args.split == "all" else args.split
+    cells = [c.strip() for c in args.cells.split(",") if c.strip()] if args.cells else None
     index = run_ablation(
-        args.configs,
         args.data,
         args.out,
         base=args.base,
+        cells=cells,
+        overrides=args.overrides,
         train_args=args.train_args,
         split=split,
         metrics=args.metrics,
@@ -90,13 +92,17 @@ def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ablate",
         help="train (or reuse) and evaluate every ablation cell; table, violin plots, HTML report",
-        description="Train every cell config of a folder on top of the base config (cells already "
-        "trained are reused, interrupted ones resume), evaluate each on the test split, and write "
-        "results.md/results.csv, violin plots and report/index.html with audio players.",
+        description="Train every cell of the conditioning ablation (the baseline and every mechanism "
+        "at every location) on top of the base config (cells already trained are reused, interrupted "
+        "ones resume), evaluate each on the test split, and write results.md/results.csv, violin plots "
+        "and report/index.html with audio players.",
     )
-    p.add_argument("--configs", type=Path, default=Path("configs/ablation"), help="folder of cell YAMLs")
+    p.add_argument("--base", type=Path, default=Path("configs/base.yaml"), help="base training config")
     p.add_argument(
-        "--base", type=Path, default=None, help="base config (default: base.yaml beside --configs)"
+        "--cells", default=None, help="comma-separated cells, e.g. baseline,film_input (default: all)"
+    )
+    p.add_argument(
+        "--overrides", type=Path, default=None, help="folder of <cell>.yaml for cells that change more"
     )
     p.add_argument("--data", required=True, help="KIND:PATH, e.g. urmp:corpus")
     p.add_argument("--out", type=Path, required=True, help="output folder (runs, results, report)")

@@ -56,7 +56,7 @@ class AudioSummaries(L.Callback):
         with torch.no_grad():
             estimate = pl_module(batch["mixture"][:1], batch["condition"][:1])[0].float().cpu()
         targets = batch["targets"][0].float().cpu()
-        rate = pl_module.hparams.sample_rate
+        rate = pl_module.separator.sample_rate
         length = targets.shape[-1]
         mixture = batch["mixture"][0].float().cpu()
         offset = (mixture.shape[-1] - length) // 2

@@ -1,9 +1,12 @@
 """``vcsep train``: LightningCLI over the separator module and the data module.
 
-The data module's window lengths and audio format follow the model's (linked arguments), so a
-config sets them once, under ``model``. ``--run_dir`` names the folder of a run: TensorBoard and
-CSV logs, checkpoints and the exported ``separator.pt`` all go there, and running the same
-command again resumes from the newest checkpoint in it (Lightning's fault-tolerant resume).
+The separator is the module's ``separator`` argument (``class_path`` + ``init_args``), so its
+architecture lives in one place. Its ``sources`` follow from the data (``--data.data musdb4:...``
+trains a 4-source model) and the data module takes its window lengths from the separator, so
+nothing is written twice. ``--cell NAME`` picks a cell of the conditioning ablation
+(:data:`vcsep.fusion.CELLS`: ``baseline`` or ``<mechanism>_<location>``). ``--run_dir`` names the
+folder of a run: TensorBoard and CSV logs, checkpoints and the exported ``separator.pt`` all go
+there, and running the same command again resumes from the newest checkpoint in it.
 """
 
 from __future__ import annotations
@@ -15,19 +18,32 @@ from pathlib import Path
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
+from vcsep.datasets.registry import vocabulary_of
+from vcsep.fusion.separator import CELLS
 from vcsep.training.data import SeparationDataModule
 from vcsep.training.module import SeparatorModule
 
-LINKED = ("levels", "down_kernel", "up_kernel", "sample_rate", "channels")
 _LOGGERS = ("lightning.pytorch.loggers.TensorBoardLogger", "lightning.pytorch.loggers.CSVLogger")
 
 
+def sources_of(data: str) -> list[str]:
+    """The source codes a separator trained on dataset ``data`` (``KIND:PATH``) outputs, in order."""
+    return list(vocabulary_of(data).codes)
+
+
 class VcsepCLI(LightningCLI):
-    """LightningCLI with the model -> data links of :data:`LINKED` and a ``--run_dir``."""
+    """LightningCLI with the data -> separator sources link, ``--cell`` and ``--run_dir``."""
 
     def add_arguments_to_parser(self, parser) -> None:
-        for key in LINKED:
-            parser.link_arguments(f"model.{key}", f"data.{key}")
+        parser.link_arguments("data.data", "model.separator.init_args.sources", compute_fn=sources_of)
+        parser.add_argument(
+            "--cell",
+            default=None,
+            choices=[None, *CELLS],
+            metavar="CELL",
+            help="a cell of the conditioning ablation, baseline or MECHANISM_LOCATION (film_input...): "
+            "sets the separator's mechanism and location",
+        )
         parser.add_argument(
             "--run_dir",
             default="runs/default",
@@ -36,6 +52,9 @@ class VcsepCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.cell:
+            separator = config.model.separator.init_args
+            separator.mechanism, separator.location = CELLS[config.cell]
         run = Path(config.run_dir)
         config.trainer.default_root_dir = str(run)
         config.trainer.logger = [

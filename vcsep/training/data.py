@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from vcsep.audio.waveunet import valid_shapes
 from vcsep.datasets import InMemoryMixer, MixConfig, Segment, Track, load_dataset
 from vcsep.datasets.registry import KINDS
 
@@ -79,8 +78,8 @@ class SeparationDataModule(L.LightningDataModule):
         data: ``KIND:PATH`` of :func:`vcsep.datasets.load_dataset` (e.g. ``urmp:corpus``).
         source: ``inmemory`` (mix on the fly), ``scaper`` (pitch/time augmentation, JAMS kept in
             ``scaper_library``) or ``shards`` (stream ``shards``, written by ``vcsep prepare``).
-        output_length: requested output samples per example; with ``levels``, ``down_kernel``,
-            ``up_kernel`` (linked to the model's) it gives the window lengths.
+        output_length: requested output samples per example; the window lengths, sample rate and
+            channels follow from the model being trained (:meth:`segment_for`), never repeated here.
         train_split, val_split: sides of the dataset's split; for layouts without one (stem
             folders, MedleyDB, Bach10) leave them None: validation then mixes the same tracks
             with another seed.
@@ -99,11 +98,6 @@ class SeparationDataModule(L.LightningDataModule):
         train_split: str | None = "train",
         val_split: str | None = "test",
         output_length: int = 16384,
-        levels: int = 12,
-        down_kernel: int = 15,
-        up_kernel: int = 5,
-        sample_rate: int = 22050,
-        channels: int = 1,
         batch_size: int = 4,
         num_workers: int = 0,
         train_examples: int = 2000,
@@ -126,11 +120,7 @@ class SeparationDataModule(L.LightningDataModule):
         if data.partition(":")[0] not in KINDS:
             raise ValueError(f"data must be KIND:PATH with KIND one of {', '.join(KINDS)}; got {data!r}")
         self.save_hyperparameters()
-        self.segment = Segment(
-            *valid_shapes(output_length, levels, down_kernel, up_kernel),
-            sample_rate=sample_rate,
-            channels=channels,
-        )
+        self.segment: Segment | None = None
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
 
@@ -147,10 +137,25 @@ class SeparationDataModule(L.LightningDataModule):
         detector = Detector(self.hparams.detector)
         return [video_labels(t.video, detector)[0].presence if t.video else None for t in tracks]
 
+    def segment_for(self, separator) -> Segment:
+        """The example windows of ``separator`` (anything with ``shapes``, ``sample_rate``,
+        ``channels``): its input and output lengths for ``output_length`` requested samples."""
+        return Segment(
+            *separator.shapes(self.hparams.output_length),
+            sample_rate=separator.sample_rate,
+            channels=separator.channels,
+        )
+
     def setup(self, stage: str | None = None) -> None:
+        """Load the tracks and build the example sets, windowed for the trainer's separator (or for
+        :attr:`segment`, when it was set without a trainer)."""
         hp = self.hparams
         if self.train_set is not None:
             return
+        if self.segment is None:
+            if self.trainer is None:
+                raise ValueError("set segment (segment_for(model)) or attach the data module to a trainer")
+            self.segment = self.segment_for(self.trainer.lightning_module.separator)
         train_tracks = self._tracks(hp.train_split)
         val_tracks = self._tracks(hp.val_split) if hp.val_split else train_tracks
         if hp.source == "shards":

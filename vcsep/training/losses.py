@@ -21,8 +21,10 @@ LOSSES = ("mse", "sse", "l1", "sisdr")
 _EPS = 1e-8
 
 
-def si_sdr(estimate: Tensor, reference: Tensor) -> Tensor:
-    """Scale-invariant SDR in dB over the last axis, zero-mean first: ``[..., L] -> [...]``."""
+def si_sdr(reference: Tensor, estimate: Tensor) -> Tensor:
+    """Scale-invariant SDR in dB of ``estimate`` against ``reference`` over the last axis, zero-mean
+    first: ``[..., L] -> [...]`` (differentiable, epsilon-stabilised; the argument order of
+    :func:`vcsep.evaluation.scoring.si_sdr` and of BSSEval)."""
     estimate = estimate - estimate.mean(dim=-1, keepdim=True)
     reference = reference - reference.mean(dim=-1, keepdim=True)
     scale = (estimate * reference).sum(-1, keepdim=True) / (reference.pow(2).sum(-1, keepdim=True) + _EPS)
@@ -54,7 +56,7 @@ def separation_loss(
     flat_e, flat_t = estimate.flatten(-2), target.flatten(-2)  # channels joined: one SI-SDR per slot
     loss = estimate.new_zeros(())
     if audible.any():
-        loss = loss - si_sdr(flat_e[audible], flat_t[audible]).mean()
+        loss = loss - si_sdr(flat_t[audible], flat_e[audible]).mean()
     absent = ~present
     if absent.any():
         loss = loss + silent_weight * energy_db(estimate[absent]).mean()
