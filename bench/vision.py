@@ -50,7 +50,7 @@ def _frames(seed: int = 0):
 
 
 def make_video(path: Path) -> Path:
-    from vcsep.vision.video import write_video
+    from vcsep.media import write_video
 
     t = np.arange(SECONDS * SAMPLE_RATE) / SAMPLE_RATE
     audio = 0.2 * np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)]).astype(np.float32)

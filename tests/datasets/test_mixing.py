@@ -7,9 +7,10 @@ import pytest
 import soundfile as sf
 
 from vcsep import vocab
+from vcsep.audio.io import window
 from vcsep.cli import main
 from vcsep.datasets import DatasetError, InMemoryMixer, MixConfig, Segment, load_dataset
-from vcsep.datasets.mixing import active_fraction, window
+from vcsep.datasets.mixing import active_fraction
 from vcsep.datasets.scaper_mix import ScaperMixer
 from vcsep.datasets.shards import ShardDataset, write_shards
 

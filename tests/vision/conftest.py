@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vcsep.vision.video import write_video
+from vcsep.media import write_video
 
 FPS = Fraction(30000, 1001)
 SAMPLE_RATE = 16_000

@@ -6,15 +6,15 @@ import av
 import numpy as np
 import pytest
 
+from vcsep.media import write_video
 from vcsep.vision.video import (
     VideoError,
-    frames_at,
+    decode_frames_at,
     iter_frames,
     mux_audio_tracks,
     probe,
-    read_audio,
+    read_audio_track,
     scaled_size,
-    write_video,
 )
 
 
@@ -57,7 +57,7 @@ def test_sparse_sampling_seeks_and_still_finds_the_right_frames(tmp_path, media)
     late = list(iter_frames(path, fps=1, start_s=6.0, end_s=8.0))
     assert [f.index for f in late] == [180, 210]
     assert [media.frame_index_of(f.image) for f in late] == [180 % 64, 210 % 64]
-    picked = list(frames_at(path, [7.0, 1.0]))
+    picked = list(decode_frames_at(path, [7.0, 1.0]))
     assert [f.index for f in picked] == [30, 210]
 
 
@@ -86,12 +86,12 @@ def test_variable_frame_rate_is_flagged_and_sampled_by_timestamp(tmp_path, media
 
 
 def test_read_audio_resamples_and_downmixes(tiny_video):
-    audio = read_audio(tiny_video, 8000)
+    audio = read_audio_track(tiny_video, 8000)
     assert audio.dtype == np.float32 and audio.shape == (2, 24000)
     spectrum = np.abs(np.fft.rfft(audio[0, 4000:20000]))
     assert np.fft.rfftfreq(16000, 1 / 8000)[spectrum.argmax()] == pytest.approx(440, abs=1)
     assert np.abs(audio).max() == pytest.approx(0.3, abs=0.03)
-    mono = read_audio(tiny_video, 22050, channels=1)
+    mono = read_audio_track(tiny_video, 22050, channels=1)
     assert mono.shape == (1, round(3.0 * 22050))
 
 
@@ -164,11 +164,11 @@ def test_missing_streams_are_errors_naming_the_file(tmp_path, media):
         out.mux(stream.encode(None))
     with pytest.raises(VideoError, match="audio_only.m4a: has no video stream"):
         probe(audio_only)
-    assert read_audio(audio_only, media.sample_rate).shape == (1, media.sample_rate)
+    assert read_audio_track(audio_only, media.sample_rate).shape == (1, media.sample_rate)
     silent = write_video(tmp_path / "silent.mp4", media.coded_frames(10, 64, 48), media.fps)
     assert not probe(silent).has_audio
     with pytest.raises(VideoError, match="silent.mp4: has no audio stream"):
-        read_audio(silent, media.sample_rate)
+        read_audio_track(silent, media.sample_rate)
     with pytest.raises(VideoError, match="audio_only.m4a: has no video stream"):
         mux_audio_tracks(audio_only, {"vn": media.sine(440, 1.0)}, media.sample_rate, tmp_path / "x.mp4")
     assert not (tmp_path / "x.mp4").exists()

@@ -22,8 +22,8 @@ import soxr
 import torch
 from torch import Tensor
 
-from vcsep.audio.io import resample
-from vcsep.audio.waveunet import frames_at
+from vcsep.audio.io import resample, window
+from vcsep.audio.waveunet import labels_at
 
 # Time-varying labels reach each window as a track with one frame per this many input samples
 # (0.7 ms at 22050 Hz, far finer than any video frame rate).
@@ -79,22 +79,13 @@ def _prepare(
     return resample(audio, sample_rate, model.sample_rate), labels
 
 
-def _window(audio: np.ndarray, start: int, length: int) -> np.ndarray:
-    """``audio[:, start:start+length]`` with zeros where it reaches before 0 or past the end."""
-    out = np.zeros((audio.shape[0], length), dtype=np.float32)
-    lo, hi = max(start, 0), min(start + length, audio.shape[1])
-    if hi > lo:
-        out[:, lo - start : hi - start] = audio[:, lo:hi]
-    return out
-
-
 def _window_labels(labels: np.ndarray, total: int, start: int, length: int) -> np.ndarray:
     """Labels for a window of ``length`` input samples at ``start``: ``[K]``, or ``[K, T_w]`` frames."""
     if labels.ndim == 1:
         return labels
     frames = math.ceil(length / LABEL_HOP)
     centres = start + (torch.arange(frames, dtype=torch.float64) + 0.5) * (length / frames) - 0.5
-    return frames_at(torch.from_numpy(labels), total, centres).numpy()
+    return labels_at(torch.from_numpy(labels), total, centres).numpy()
 
 
 def _batches(
@@ -127,7 +118,7 @@ def _batches(
     with torch.inference_mode(), autocast:
         for first in range(0, len(starts), batch_size):
             group = starts[first : first + batch_size]
-            mix = torch.from_numpy(np.stack([_window(audio, s - left, length_in) for s in group])).to(device)
+            mix = torch.from_numpy(np.stack([window(audio, s - left, length_in) for s in group])).to(device)
             if labels is None:
                 stems = model(mix)
             else:
@@ -228,4 +219,4 @@ def separate_tiled(
         return stems
     k, c, _ = stems.shape
     back = resample(stems.reshape(k * c, -1), model.sample_rate, sample_rate)
-    return _window(back, 0, audio.shape[-1]).reshape(k, c, -1)
+    return window(back, 0, audio.shape[-1]).reshape(k, c, -1)

@@ -39,3 +39,13 @@ def resample(audio: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
     if sr_from == sr_to:
         return audio
     return np.ascontiguousarray(soxr.resample(audio.T, sr_from, sr_to, quality="HQ").T)
+
+
+def window(audio: np.ndarray, start: int, length: int) -> np.ndarray:
+    """``audio[:, start:start+length]`` of ``[C, N]`` audio as float32 ``[C, length]``, zero-padded
+    where it reaches before sample 0 or past the end."""
+    out = np.zeros((audio.shape[0], length), dtype=np.float32)
+    lo, hi = max(start, 0), min(start + length, audio.shape[1])
+    if hi > lo:
+        out[:, lo - start : hi - start] = audio[:, lo:hi]
+    return out

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vcsep.audio.io import window
 from vcsep.datasets.track import DatasetError, Track
 from vcsep.vocab import Vocabulary
 
@@ -68,15 +69,6 @@ def active_fraction(audio: np.ndarray, rate: int, silence_db: float) -> float:
     frames = audio[..., : n * hop].reshape(-1, n, hop)
     rms = np.sqrt(np.mean(frames**2, axis=(0, 2)))
     return float(np.mean(rms > 10 ** (silence_db / 20)))
-
-
-def window(audio: np.ndarray, start: int, length: int) -> np.ndarray:
-    """``audio[:, start:start+length]`` ([C, N]), zero-padded where it runs past either end."""
-    out = np.zeros((audio.shape[0], length), dtype=np.float32)
-    a, b = max(start, 0), min(start + length, audio.shape[1])
-    if a < b:
-        out[:, a - start : b - start] = audio[:, a:b]
-    return out
 
 
 class InMemoryMixer:

@@ -80,10 +80,21 @@ def urmp_split() -> dict[str, str]:
 def corpus_split(root: Path | str) -> dict[str, str]:
     """Split of a corpus folder: its own ``split.tsv`` (synthetic corpora), else the URMP split."""
     split_file = Path(root) / "split.tsv"
-    if split_file.is_file():
-        with open(split_file) as f:
-            return {r["folder"]: r["split"] for r in csv.DictReader(f, delimiter="\t")}
-    return urmp_split()
+    if not split_file.is_file():
+        return urmp_split()
+    try:
+        with open(split_file, newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+    except OSError as err:
+        raise ValueError(f"{split_file}: cannot read the corpus split ({err})") from None
+    if not rows or not {"folder", "split"} <= set(rows[0]):
+        raise ValueError(
+            f"{split_file}: expected a header 'folder<TAB>title<TAB>split' and at least one piece"
+        )
+    bad = [r["folder"] for r in rows if r["split"] not in ("train", "test")]
+    if bad:
+        raise ValueError(f"{split_file}: the split of {', '.join(bad)} must be train or test")
+    return {r["folder"]: r["split"] for r in rows}
 
 
 def split_tracks(tracks: list[Track], split: dict[str, str], which: str) -> list[Track]:

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 from vcsep import vocab
 from vcsep.files import atomic_path
 from vcsep.vision.detector import NO_SLOT, Detections
-from vcsep.vision.video import frames_at
+from vcsep.vision.video import decode_frames_at
 
 # One colour per slot, from matplotlib's tab20 palette (distinct on dark and light stages).
 SLOT_COLOURS = [
@@ -44,7 +44,7 @@ def draw_preview(
     scale = height / detections.frame_size[1]
     width = round(detections.frame_size[0] * scale)
     tiles = []
-    for i, frame in zip(picks, frames_at(video, detections.times_s[picks]), strict=True):
+    for i, frame in zip(picks, decode_frames_at(video, detections.times_s[picks]), strict=True):
         tile = Image.fromarray(frame.image).resize((width, height))
         draw = ImageDraw.Draw(tile)
         keep = (detections.frame == i) & (detections.slots != NO_SLOT) & (detections.scores >= min_score)

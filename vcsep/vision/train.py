@@ -23,6 +23,8 @@ import yaml
 from PIL import Image
 
 from vcsep import vocab
+from vcsep.datasets.urmp import corpus_split
+from vcsep.datasets.urmp_names import PieceName
 from vcsep.files import atomic_path, copy_file, write_json
 from vcsep.vision.detector import Detector
 from vcsep.vision.labels import DEFAULT_FPS, DEFAULT_THRESHOLD, video_labels
@@ -96,29 +98,17 @@ class CorpusPiece:
 def read_corpus(corpus_dir: str | Path) -> list[CorpusPiece]:
     """The pieces listed in ``<corpus>/split.tsv`` (``folder, title, split``), in file order.
 
-    A piece's instruments are the codes of its folder name (``NN_Title_code_code...``, part order).
+    Folder names are parsed by :class:`~vcsep.datasets.urmp_names.PieceName` (title and instruments
+    in part order), the split read by :func:`~vcsep.datasets.urmp.corpus_split`.
     """
-    split_file = Path(corpus_dir) / "split.tsv"
-    try:
-        with open(split_file, newline="") as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
-    except OSError as err:
-        raise ValueError(f"{split_file}: cannot read the corpus split ({err})") from None
-    if not rows or set(rows[0]) != {"folder", "title", "split"}:
-        raise ValueError(
-            f"{split_file}: expected a header 'folder<TAB>title<TAB>split' and at least one piece"
-        )
+    corpus_dir = Path(corpus_dir)
+    split_file = corpus_dir / "split.tsv"
+    if not split_file.is_file():
+        raise ValueError(f"{split_file}: cannot read the corpus split (no such file)")
     pieces = []
-    for row in rows:
-        folder = split_file.parent / row["folder"]
-        if row["split"] not in ("train", "test"):
-            raise ValueError(
-                f"{split_file}: split of {row['folder']} must be train or test, got {row['split']!r}"
-            )
-        codes = tuple(row["folder"].split("_")[2:])
-        for code in codes:
-            vocab.index(code)
-        piece = CorpusPiece(folder, row["title"], row["split"], codes)
+    for folder, side in corpus_split(corpus_dir).items():
+        name = PieceName.parse(folder)
+        piece = CorpusPiece(corpus_dir / folder, name.title, side, name.codes)
         for needed in (piece.video, piece.boxes):
             if not needed.is_file():
                 raise ValueError(f"{needed}: missing (listed in {split_file})")

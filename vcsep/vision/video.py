@@ -2,9 +2,8 @@
 
 - :func:`probe`: duration, frame rate, size and streams of a file, as a :class:`VideoInfo`.
 - :func:`iter_frames`: RGB frames sampled at N frames per second, decoding no more than needed.
-- :func:`read_audio`: the audio track at a requested sample rate, float32 ``[C, N]``.
+- :func:`read_audio_track`: the audio track at a requested sample rate, float32 ``[C, N]``.
 - :func:`mux_audio_tracks`: a copy of a video with one AAC track per stem, the picture stream-copied.
-- :func:`write_video`: encode frames (and optionally audio) into an H.264 + AAC file.
 
 Times are seconds from the start of the video stream. Every error about a file is a
 :class:`VideoError` (a ``ValueError``) whose message names the file and what is wrong with it.
@@ -13,14 +12,12 @@ Times are seconds from the start of the video stream. Every error about a file i
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 import queue
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,6 +25,7 @@ import av
 import numpy as np
 
 from vcsep.files import atomic_path
+from vcsep.media import audio_layout, encode_audio, packet_time
 
 # A decoded frame this close (relative) to the requested time counts as on time; larger gaps between
 # the nominal and average rate mean the file has a variable frame rate.
@@ -208,7 +206,7 @@ def iter_frames(
     )
 
 
-def frames_at(
+def decode_frames_at(
     path: str | Path, times_s: Iterable[float], *, max_side: int | None = None, threads: int = 0
 ) -> Iterator[SampledFrame]:
     """Decode the frames nearest to the given times (s), in time order; see :func:`iter_frames`."""
@@ -280,7 +278,7 @@ def _decode_at(
             raise VideoError(f"{path}: decoding failed after {decoded_to:.2f} s ({err})") from None
 
 
-def read_audio(path: str | Path, sample_rate: int, channels: int | None = None) -> np.ndarray:
+def read_audio_track(path: str | Path, sample_rate: int, channels: int | None = None) -> np.ndarray:
     """The first audio track resampled to ``sample_rate`` Hz, float32 ``[C, N]`` in [-1, 1].
 
     ``channels`` (1 or 2) down/up-mixes; None keeps the file's channel count.
@@ -307,38 +305,6 @@ def read_audio(path: str | Path, sample_rate: int, channels: int | None = None) 
     audio = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
     # AAC pads its last frame: cut back to the stream's stated duration.
     return audio[:, : round(duration * sample_rate)] if duration > 0 else audio
-
-
-def _layout(n_channels: int, what: str) -> str:
-    try:
-        return {1: "mono", 2: "stereo"}[n_channels]
-    except KeyError:
-        raise ValueError(f"{what}: audio must have 1 or 2 channels, got {n_channels}") from None
-
-
-def _encode_audio(
-    stream: av.audio.stream.AudioStream, audio: np.ndarray, sample_rate: int, chunk: int = 1 << 14
-) -> Iterator[av.Packet]:
-    """Encode float32 ``[C, N]`` audio into packets of ``stream`` (frames of ``chunk`` samples)."""
-    layout = stream.layout.name
-    for start in range(0, audio.shape[1], chunk):
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(audio[:, start : start + chunk], dtype=np.float32),
-            format="fltp",
-            layout=layout,
-        )
-        frame.sample_rate = sample_rate
-        frame.pts = start
-        frame.time_base = Fraction(1, sample_rate)
-        yield from stream.encode(frame)
-    yield from stream.encode(None)
-
-
-def _encode_video(stream: av.video.stream.VideoStream, frames: Iterable[np.ndarray]) -> Iterator[av.Packet]:
-    """Encode RGB uint8 ``[H, W, 3]`` frames into packets of ``stream``."""
-    for image in frames:
-        yield from stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24"))
-    yield from stream.encode(None)
 
 
 def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
@@ -385,11 +351,6 @@ def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
         worker.join()
 
 
-def _packet_time(packet: av.Packet) -> float:
-    ts = packet.dts if packet.dts is not None else packet.pts
-    return float(ts * packet.time_base)
-
-
 def mux_audio_tracks(
     video_path: str | Path,
     tracks: Mapping[str, np.ndarray],
@@ -427,59 +388,18 @@ def mux_audio_tracks(
                 audio = np.asarray(audio, dtype=np.float32)
                 if audio.ndim != 2:
                     raise ValueError(f"{out_path}: track {name!r} must be [C, N], got shape {audio.shape}")
-                stream = dst.add_stream("aac", rate=sample_rate, layout=_layout(audio.shape[0], name))
+                stream = dst.add_stream("aac", rate=sample_rate, layout=audio_layout(audio.shape[0], name))
                 stream.bit_rate = bit_rate
                 stream.metadata["title"] = name
                 stream.metadata["handler_name"] = name
                 # each track encodes in its own thread, a bounded number of packets ahead
-                encoders.append(prefetch(_encode_audio(stream, audio, sample_rate), depth=64))
+                encoders.append(prefetch(encode_audio(stream, audio, sample_rate), depth=64))
             # Interleave by decode time so the muxer never buffers a whole track in memory.
             copied_packets = (p for p in src.demux(copied) if p.dts is not None)
-            for packet in heapq.merge(copied_packets, *encoders, key=_packet_time):
+            for packet in heapq.merge(copied_packets, *encoders, key=packet_time):
                 if packet.stream.index in out_of and packet.stream.container is src:
                     packet.stream = out_of[packet.stream.index]
                 dst.mux(packet)
     except av.error.FFmpegError as err:
         raise VideoError(f"{video_path}: muxing into {out_path} failed ({err})") from None
     return out_path
-
-
-def write_video(
-    path: str | Path,
-    frames: Iterable[np.ndarray],
-    fps: float | Fraction,
-    *,
-    audio: np.ndarray | None = None,
-    sample_rate: int = 48_000,
-    crf: int = 23,
-    preset: str = "veryfast",
-    gop: int | None = None,
-) -> Path:
-    """Encode RGB uint8 ``[H, W, 3]`` frames as H.264 (yuv420p), plus float32 ``[C, N]`` AAC audio.
-
-    ``fps`` in frames/s (29.97 is stored as 30000/1001); ``gop`` is the keyframe interval in frames
-    (None: x264's default). Written to a temporary sibling and renamed when complete.
-    """
-    path = Path(path)
-    rate = Fraction(fps).limit_denominator(1001)
-    with atomic_path(path) as tmp, av.open(str(tmp), "w") as dst:
-        frames = iter(frames)
-        first = next(frames, None)
-        if first is None:
-            raise ValueError(f"{path}: no frames to write")
-        video = dst.add_stream("libx264", rate=rate)
-        video.height, video.width = first.shape[:2]
-        video.pix_fmt = "yuv420p"
-        video.options = {"crf": str(crf), "preset": preset}
-        if gop is not None:
-            video.codec_context.gop_size = gop
-        packets = [_encode_video(video, itertools.chain([first], frames))]
-        if audio is not None:
-            audio = np.asarray(audio, dtype=np.float32)
-            audio_stream = dst.add_stream(
-                "aac", rate=sample_rate, layout=_layout(audio.shape[0], str(path))
-            )
-            packets.append(_encode_audio(audio_stream, audio, sample_rate))
-        for packet in heapq.merge(*packets, key=_packet_time):
-            dst.mux(packet)
-    return path

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from vcsep.datasets.synth.render import PlayedNote
+from vcsep.media import write_video
 
 FPS = Fraction(30000, 1001)  # URMP's 29.97 fps
 BOX_HEADER = "frame,time_s,part,code,x1,y1,x2,y2\n"
@@ -333,23 +334,8 @@ def write_performance_video(
     phases = rng.uniform(0, 2 * np.pi, size=(len(codes), 2))
 
     rows = [BOX_HEADER]
-    chunk = 1024  # AAC frame size, in samples
-    audio_pos = 0
-    with av.open(str(path), "w", format="mp4") as container:
-        video = container.add_stream("libx264", rate=FPS)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"preset": "veryfast", "crf": "23"}
-        audio = container.add_stream("aac", rate=sample_rate, layout="mono")
 
-        def encode_audio_until(end: int) -> None:
-            nonlocal audio_pos
-            while audio_pos < min(end, len(mix)):
-                block = np.ascontiguousarray(mix[None, audio_pos : audio_pos + chunk], dtype=np.float32)
-                aframe = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
-                aframe.sample_rate, aframe.pts = sample_rate, audio_pos
-                container.mux(audio.encode(aframe))
-                audio_pos += chunk
-
+    def frames():
         for f in range(n_frames):
             t = times[f]
             offsets = []
@@ -363,12 +349,9 @@ def write_performance_video(
                 bx1, by1 = max(c0, x1 + p.x + dx), max(r0, y1 + p.y + dy)
                 bx2, by2 = min(c1, x2 + p.x + dx), min(r1, y2 + p.y + dy)
                 rows.append(f"{f},{t:.4f},{i + 1},{p.code},{bx1},{by1},{bx2},{by2}\n")
-            container.mux(video.encode(stage.frame(offsets)))
-            # keep the two streams interleaved in the file, as a player reads them
-            encode_audio_until(int((f + 1) / FPS * sample_rate))
-        container.mux(video.encode())
-        encode_audio_until(len(mix))
-        container.mux(audio.encode())
+            yield stage.frame(offsets)
+
+    write_video(path, frames(), FPS, audio=mix[None], sample_rate=sample_rate, crf=23, preset="veryfast")
     boxes_path.write_text("".join(rows))
     return n_frames
 
