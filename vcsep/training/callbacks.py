@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from vcsep.audio.spectrogram import draw_spectrogram
+from vcsep.files import write_json
 from vcsep.training.module import SeparatorModule
 
 matplotlib.use("Agg")
@@ -121,3 +122,20 @@ class DataStallMonitor(L.Callback):
                     "perf/samples_per_s", self.samples / (self.wait_s + self.step_s), batch_size=size
                 )
         self._end = now
+
+
+class ReplicaCheck(L.Callback):
+    """At the end of fit, checks that every process holds the same weights (data-parallel replicas
+    must never drift apart) and writes each rank's parameter checksum to ``replicas.json`` in the run
+    folder; raises a RuntimeError naming the ranks that differ."""
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: SeparatorModule) -> None:
+        with torch.no_grad():
+            checksum = torch.stack([p.double().sum() for p in pl_module.parameters()]).sum()
+        sums = [float(s) for s in trainer.strategy.all_gather(checksum).reshape(-1)]
+        if trainer.is_global_zero:
+            folder = run_dir(trainer)
+            folder.mkdir(parents=True, exist_ok=True)
+            write_json(folder / "replicas.json", {"world_size": trainer.world_size, "checksums": sums})
+        if any(abs(s - sums[0]) > 1e-9 * max(1.0, abs(sums[0])) for s in sums):
+            raise RuntimeError(f"data-parallel replicas hold different weights: checksums {sums}")

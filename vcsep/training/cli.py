@@ -73,10 +73,12 @@ class VcsepCLI(LightningCLI):
 
 
 @contextmanager
-def _argv(prog: str):
-    """LightningCLI reads sys.argv as well as ``args``; show it only the program name."""
+def _argv(args: list[str]):
+    """Make ``sys.argv`` the command that runs this training (``<program> train <args>``): Lightning's
+    DDP launcher starts the other ranks by running ``sys.argv`` again, and LightningCLI must not
+    parse the arguments of whatever program called :func:`train_main`."""
     saved = sys.argv
-    sys.argv = [prog]
+    sys.argv = [saved[0] if saved else "vcsep", "train", *args]
     try:
         yield
     finally:
@@ -84,8 +86,11 @@ def _argv(prog: str):
 
 
 def train_main(args: list[str], run: bool = True) -> VcsepCLI:
-    """Run ``vcsep train`` with ``args`` (``fit --config ...``, ``validate ...``); returns the CLI."""
-    with _argv("vcsep train"):
+    """Run ``vcsep train`` with ``args`` (``fit --config ...``, ``validate ...``); returns the CLI.
+
+    Several devices (``--trainer.devices 2 --trainer.strategy ddp``) need the console script or
+    ``python -m vcsep.cli``, which the launcher can run again for each rank."""
+    with _argv(args):
         return VcsepCLI(
             SeparatorModule,
             SeparationDataModule,
