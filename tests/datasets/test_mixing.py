@@ -153,3 +153,36 @@ def test_cli_prepare_end_to_end(tracks, tmp_path, capsys):
     assert len(shards) == 6 and shards[0]["targets"].shape[0] == vocab.K
     assert shards[0]["mixture"].shape[1] > shards[0]["targets"].shape[2]
     assert main(["prepare", "--data", f"nope:{root}", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_activity_follows_the_notes_files(tmp_path):
+    root = tmp_path / "stems"
+    write_track(root, "a", {"vn": 440, "vc": 110}, seconds=SEGMENT.output_length / RATE)  # start is 0
+    (track,) = load_dataset(f"stems:{root}")
+    notes = tmp_path / "Notes_1_vn_01_A.txt"
+    notes.write_text("0.05\t440.0\t0.05\n0.2\t440.0\t0.1\n")  # onset s, pitch Hz, duration s
+    track.notes = {"vn": [notes]}  # vc has no Notes file: it counts as sounding throughout
+    mixer = InMemoryMixer([track], SEGMENT, MixConfig(coherent=1.0, activity_hz=20.0), seed=1, examples=3)
+    t = (np.arange(SEGMENT.input_length) - SEGMENT.context) / RATE  # the input window, in track time
+    sounding = ((t >= 0.05) & (t < 0.1)) | ((t >= 0.2) & (t < 0.3))
+    frames = 8  # ceil(3000 / 8000 s x 20 Hz), 375 samples each
+    for i in range(3):
+        ex = mixer[i]
+        assert ex["activity"].shape == (vocab.K, frames) and ex["activity"].dtype == np.float32
+        expected = sounding.reshape(frames, -1).mean(axis=1)
+        np.testing.assert_allclose(ex["activity"][vocab.index("vn")], expected, atol=1 / 375 + 1e-6)
+        np.testing.assert_array_equal(ex["activity"][vocab.index("vc")], np.ones(frames))
+        assert not ex["activity"][ex["labels"] == 0].any()
+    assert "activity" not in InMemoryMixer([track], SEGMENT, MixConfig(), seed=1, examples=1)[0]
+
+
+def test_activity_frames_against_sample_level_notes():
+    from vcsep.datasets.notes import activity_frames
+
+    intervals = np.array([[0.5, 1.0], [1.5, 1.8]])
+    rate = 8000
+    for start_s in (0.0, 0.4, 0.93, 1.6):
+        got = activity_frames(intervals, start_s, 0.375, 8)
+        t = start_s + np.arange(3000) / rate
+        mask = ((t >= 0.5) & (t < 1.0)) | ((t >= 1.5) & (t < 1.8))
+        np.testing.assert_allclose(got, mask.reshape(8, -1).mean(axis=1), atol=1 / 375 + 1e-6)

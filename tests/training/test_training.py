@@ -272,3 +272,31 @@ def test_audio_summaries_and_stall_monitor(corpus, tmp_path):
     assert stall.samples == 6 and 0.0 <= stall.stall_fraction < 1.0
     with pytest.raises(ValueError, match="every_n_steps"):
         AudioSummaries(every_n_steps=0)
+
+
+def test_time_varying_labels_from_the_notes_train_the_model(cell_args, tmp_path):
+    args = [*cell_args(tmp_path / "run", "film_decoder"), "--data.time_varying", "true"]
+    cli = train_main([*args, "--trainer.fast_dev_run", "true"])
+    example = cli.datamodule.train_set[0]
+    frames = example["activity"].shape[-1]
+    assert example["condition"].shape == (vocab.K, frames) and frames > 1
+    assert cli.trainer.global_step == 1
+    assert np.isfinite(float(cli.trainer.callback_metrics["train/loss"]))
+
+
+def test_time_varying_conditions_are_degraded_row_by_row():
+    labels = np.array([1.0, 1.0, 0.0], np.float32)
+    activity = np.array([[1, 1, 0, 0], [0, 1, 1, 1], [0, 0, 0, 0]], np.float32)
+    examples = [{"labels": labels, "activity": activity, "track": np.int64(0)}] * 300
+    dropped = [
+        LabelledExamples(examples, label_dropout=0.5, seed=s)[i]["condition"]
+        for s in range(2)
+        for i in range(150)
+    ]
+    rows_zeroed = [bool((c[0] == 0).all()) for c in dropped]
+    assert 0.35 < np.mean(rows_zeroed) < 0.65  # a missed instrument loses its whole row
+    kept = [c for c, z in zip(dropped, rows_zeroed) if not z]
+    assert all(torch.equal(c[0], torch.tensor(activity[0])) for c in kept)
+    noisy = LabelledExamples(examples, label_noise=0.1)[0]["condition"]
+    assert noisy.shape == (3, 4) and 0 <= float(noisy.min()) and float(noisy.max()) <= 1
+    assert not torch.equal(noisy, torch.tensor(activity))

@@ -14,11 +14,13 @@ of ``(seed, index)``: the same pair always gives the same arrays, in any worker,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from vcsep.audio.io import window
+from vcsep.datasets.notes import activity_frames, note_intervals
 from vcsep.datasets.track import DatasetError, Track
 from vcsep.vocab import Vocabulary
 
@@ -50,6 +52,8 @@ class MixConfig:
     ``gain_db`` the range of a random gain per slot; ``max_sources`` the most slots of an
     incoherent mix; a target window counts as mostly silent when fewer than ``min_active`` of its
     20 ms frames are above ``silence_db`` dBFS, and is redrawn up to ``tries`` times.
+    ``activity_hz`` (frames per second) adds time-varying labels from the Notes files to every
+    example (``activity [K, T]``); None gives clip-level labels only.
     """
 
     coherent: float = 0.5
@@ -58,6 +62,7 @@ class MixConfig:
     min_active: float = 0.3
     silence_db: float = -50.0
     tries: int = 10
+    activity_hz: float | None = None
 
 
 def active_fraction(audio: np.ndarray, rate: int, silence_db: float) -> float:
@@ -99,6 +104,12 @@ class InMemoryMixer:
             t.residual_audio(rate, ch, next(iter(s.values())).shape[1]) for t, s in zip(tracks, self.slots)
         ]
         self.lengths = np.array([next(iter(s.values())).shape[1] for s in self.slots], dtype=np.float64)
+        # each slot's notes per track, for time-varying labels (None: clip-level labels only)
+        self.notes = (
+            [{code: note_intervals(paths) for code, paths in t.notes.items()} for t in tracks]
+            if config.activity_hz
+            else None
+        )
         # incoherent mixes draw each slot from the tracks that have it
         self.holders: dict[str, list[int]] = {}
         for i, slots in enumerate(self.slots):
@@ -128,22 +139,37 @@ class InMemoryMixer:
         return active_fraction(target, self.segment.sample_rate, c.silence_db) < c.min_active
 
     def _example(
-        self, pieces: dict[str, list[tuple[np.ndarray, int, np.float32]]], track: int = -1, extra=()
+        self, pieces: dict[str, list[tuple[int, int, np.float32]]], track: int = -1, extra=()
     ) -> dict:
-        """Assemble an example from ``code -> [(audio, target start, gain)]`` (and unslotted audio)."""
+        """Assemble an example from ``code -> [(track, target start, gain)]`` (and unslotted audio).
+
+        With ``config.activity_hz`` the example also holds ``activity [K, T]``: the share of each of
+        ``T`` frames over the input window in which a note of the slot sounds (from the tracks'
+        Notes files; a slot without them counts as sounding throughout).
+        """
         seg, voc = self.segment, self.vocabulary
         mixture = np.zeros((seg.channels, seg.input_length), dtype=np.float32)
         targets = np.zeros((len(voc), seg.channels, seg.output_length), dtype=np.float32)
         labels = np.zeros(len(voc), dtype=np.float32)
+        span_s = seg.input_length / seg.sample_rate
+        frames = math.ceil(span_s * self.config.activity_hz) if self.notes is not None else 0
+        activity = np.zeros((len(voc), frames), dtype=np.float32)
         for code, items in pieces.items():
             k = voc.index(code)
             labels[k] = 1.0
-            for audio, start, gain in items:
+            for source, start, gain in items:
+                audio = self.slots[source][code]
                 mixture += gain * window(audio, start - seg.context, seg.input_length)
                 targets[k] += gain * window(audio, start, seg.output_length)
+                if frames:
+                    notes = self.notes[source].get(code)
+                    first_s = (start - seg.context) / seg.sample_rate
+                    row = 1.0 if notes is None else activity_frames(notes, first_s, span_s, frames)
+                    activity[k] = np.maximum(activity[k], row)
         for audio, start, gain in extra:
             mixture += gain * window(audio, start - seg.context, seg.input_length)
-        return {"mixture": mixture, "targets": targets, "labels": labels, "track": np.int64(track)}
+        example = {"mixture": mixture, "targets": targets, "labels": labels, "track": np.int64(track)}
+        return example | ({"activity": activity} if frames else {})
 
     def _coherent(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """The stems of one piece at one offset, each slot with its own gain."""
@@ -154,7 +180,7 @@ class InMemoryMixer:
             total = sum(window(a, start, self.segment.output_length) for a in slots.values())
             if not self._mostly_silent(total):
                 break
-        pieces = {code: [(audio, start, self._gain(rng))] for code, audio in slots.items()}
+        pieces = {code: [(track, start, self._gain(rng))] for code in slots}
         residual = [(self.residuals[track], start, np.float32(1.0))]
         return self._example(pieces, track, residual)
 
@@ -170,5 +196,5 @@ class InMemoryMixer:
                 audio = self.slots[track][code]
                 if not self._mostly_silent(window(audio, start, self.segment.output_length)):
                     break
-            pieces[code] = [(audio, start, self._gain(rng))]
+            pieces[code] = [(track, start, self._gain(rng))]
         return self._example(pieces)

@@ -144,6 +144,8 @@ class ConditionedSeparator(nn.Module):
         (logits None)."""
         if self.visual_head is None:
             return presence, None
+        if presence.dim() != 2:
+            raise ValueError(f"the visual head reads clip presence [B, K], got {tuple(presence.shape)}")
         logits = self.visual_head(presence)
         return torch.sigmoid(logits), logits
 

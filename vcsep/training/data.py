@@ -19,10 +19,15 @@ from vcsep.datasets.registry import KINDS
 
 SOURCES = ("inmemory", "scaper", "shards")
 LABEL_SOURCES = ("truth", "detections", "mix")
+# Frames per second of time-varying labels: 50 ms, about a sixteenth note at 75 bpm, finer than the
+# vision stack's activity (4 Hz) and far coarser than a window's samples.
+ACTIVITY_HZ = 20.0
 
 
 class LabelledExamples(Dataset):
-    """Adds ``condition [K]`` to each example of ``examples`` (a mixer or shard reader).
+    """Adds ``condition`` to each example of ``examples`` (a mixer or shard reader): ``[K]``, or
+    ``[K, T]`` when the examples carry time-varying ``activity [K, T]`` (the truth it starts from;
+    detector presence is then held over the T frames).
 
     ``presence[t]`` is the detector's clip-level presence ``[K]`` of track ``t`` (or None). With
     ``label_source='mix'`` a coherent example is told the detections with probability
@@ -54,18 +59,19 @@ class LabelledExamples(Dataset):
         example = self.examples[index]
         rng = np.random.default_rng([self.seed, index, 7])
         labels = np.asarray(example["labels"], dtype=np.float32)
-        condition = labels.copy()
+        condition = np.array(example.get("activity", labels), dtype=np.float32)
         track = int(example.get("track", -1))
         detected = self.presence[track] if self.presence and track >= 0 else None
         if detected is not None and (
             self.label_source == "detections"
             or (self.label_source == "mix" and rng.random() < self.detection_share)
         ):
-            condition = detected.astype(np.float32).copy()
-        if self.label_dropout > 0:
+            held = detected[:, None] if condition.ndim == 2 else detected
+            condition = np.broadcast_to(held, condition.shape).astype(np.float32)
+        if self.label_dropout > 0:  # a missed instrument: its whole row goes
             condition[(labels > 0.5) & (rng.random(labels.shape) < self.label_dropout)] = 0.0
         if self.label_noise > 0:
-            condition = np.clip(condition + rng.normal(0.0, self.label_noise, labels.shape), 0.0, 1.0)
+            condition = np.clip(condition + rng.normal(0.0, self.label_noise, condition.shape), 0.0, 1.0)
         out = {k: torch.as_tensor(np.asarray(v)) for k, v in example.items()}
         out["condition"] = torch.as_tensor(condition, dtype=torch.float32)
         return out
@@ -87,6 +93,8 @@ class SeparationDataModule(L.LightningDataModule):
         label_source, detector, detection_share, label_noise, label_dropout: what the model is
             told; ``detector`` is a YOLO weights file used (with the vision cache) for
             ``detections``/``mix``.
+        time_varying: tell the model when each slot sounds, ``[K, T]`` at :data:`ACTIVITY_HZ` frames
+            per second from the Notes files (in-memory mixing only), instead of clip presence ``[K]``.
     """
 
     def __init__(
@@ -109,10 +117,13 @@ class SeparationDataModule(L.LightningDataModule):
         detection_share: float = 0.5,
         label_noise: float = 0.0,
         label_dropout: float = 0.0,
+        time_varying: bool = False,
     ) -> None:
         super().__init__()
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+        if time_varying and source != "inmemory":
+            raise ValueError(f"time_varying labels come from in-memory mixing, not source {source!r}")
         if source == "shards" and not shards:
             raise ValueError("source 'shards' needs shards: the folder or URL written by vcsep prepare")
         if label_source != "truth" and not detector:
@@ -158,6 +169,7 @@ class SeparationDataModule(L.LightningDataModule):
             self.segment = self.segment_for(self.trainer.lightning_module.separator)
         train_tracks = self._tracks(hp.train_split)
         val_tracks = self._tracks(hp.val_split) if hp.val_split else train_tracks
+        activity_hz = ACTIVITY_HZ if hp.time_varying else None
         if hp.source == "shards":
             from vcsep.datasets.shards import ShardDataset
 
@@ -170,14 +182,13 @@ class SeparationDataModule(L.LightningDataModule):
             train = ScaperMixer(train_tracks, self.segment, library, seed=hp.seed, examples=hp.train_examples)
             train_presence = None
         else:
-            config = MixConfig(coherent=hp.coherent)
+            config = MixConfig(coherent=hp.coherent, activity_hz=activity_hz)
             train = InMemoryMixer(
                 train_tracks, self.segment, config, seed=hp.seed, examples=hp.train_examples
             )
             train_presence = self._presence(train_tracks)
-        val = InMemoryMixer(
-            val_tracks, self.segment, MixConfig(coherent=1.0), seed=hp.seed + 1, examples=hp.val_examples
-        )
+        val_config = MixConfig(coherent=1.0, activity_hz=activity_hz)
+        val = InMemoryMixer(val_tracks, self.segment, val_config, seed=hp.seed + 1, examples=hp.val_examples)
         self.vocabulary = val.vocabulary
         self.train_set = LabelledExamples(
             train,
