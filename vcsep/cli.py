@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from vcsep import DEFAULT_MODELS, __version__
+from vcsep.devices import device_argument
 from vcsep.evaluation.commands import add_ablate_parser, add_evaluate_parser
 from vcsep.vision.commands import add_detect_parser, add_train_detector_parser
 
@@ -86,7 +88,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models folder (default: shipped)")
     p.add_argument("--piece", type=Path, default=None, help="a URMP piece folder to use instead")
     p.add_argument("--number", type=int, default=None, help="which held-out synthetic piece (its number)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    p.add_argument("--device", type=device_argument, default="cpu", help="torch device, e.g. cpu or cuda:0")
     p.set_defaults(func=_cmd_demo)
 
 
@@ -161,7 +163,9 @@ def _cmd_separate(args: argparse.Namespace) -> int:
     separator = Separator.from_pretrained(
         args.model, device=args.device, detector=args.detector, precision=args.precision
     )
-    instruments = parse_instruments(args.instruments, separator.sources) if args.instruments else None
+    instruments = (
+        parse_instruments(args.instruments, separator.sources) if args.instruments is not None else None
+    )
     result = separator.separate_video(args.video, instruments, out_dir=args.out, progress=True)
     for name, path in result.files.items():
         print(f"  {name:<8} {path}")
@@ -189,7 +193,7 @@ def _add_separate(sub: argparse._SubParsersAction) -> None:
         "--detector", default=None, help="detector weights (default: detector.pt beside the model)"
     )
     p.add_argument("--instruments", default=None, help="skip detection: comma-separated codes, e.g. vn,vc")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    p.add_argument("--device", type=device_argument, default="cpu", help="torch device, e.g. cpu or cuda:0")
     p.add_argument(
         "--precision",
         choices=("32", "bf16"),  # vcsep.audio.inference.PRECISIONS, not imported: --help stays light
@@ -218,18 +222,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_message(err: BaseException) -> str:
+    """One line for an expected failure: an OSError as ``FILE: cause``, anything else as its text."""
+    if isinstance(err, OSError) and err.filename and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``vcsep: warning: ...`` line, without Python's source line."""
+    text = " ".join(str(message).split())
+    print(f"vcsep: warning: {text}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status."""
+    """Entry point of the console script; returns the exit status: 0 done, 2 an expected failure
+    (bad input, a file that cannot be read or written, a busy output folder), reported as one line
+    naming the file and the cause; 130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    shown, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:
         return args.func(args)
     except (ValueError, OSError) as err:
-        print(f"vcsep {args.command}: error: {err}", file=sys.stderr)
+        print(f"vcsep {args.command}: error: {error_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"vcsep {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ output under the real name, and two processes writing the same target never shar
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import secrets
@@ -71,3 +73,72 @@ def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
     return target
+
+
+def existing_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path when it is a file; else a ``FileNotFoundError``/``IsADirectoryError`` that
+    says which (a folder given for a file is not a missing file)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"is a folder, not a {what} file", str(path))
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, f"{what} does not exist", str(path))
+    return path
+
+
+LOCK_NAME = ".vcsep.lock"
+
+
+def check_output_folder(path: str | os.PathLike, needed_bytes: int = 0) -> Path:
+    """Make sure ``path`` can take a run's outputs before the run starts; returns it.
+
+    Creates the folder (and its parents) when missing; an ``OSError`` naming the folder when it is a
+    file, cannot be created, is not writable, or has less than ``needed_bytes`` free (with the
+    errno of the cause, ``ENOSPC`` for too little space).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", str(path))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(err.errno, f"cannot create the output folder ({err.strerror})", str(path)) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "the output folder is not writable", str(path))
+    free = shutil.disk_usage(path).free
+    if free < needed_bytes:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device: the outputs need about {needed_bytes / 1e6:.0f} MB, "
+            f"{free / 1e6:.0f} MB are free",
+            str(path),
+        )
+    return path
+
+
+@contextmanager
+def folder_lock(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive lock on the folder ``path`` (which must exist) for the ``with`` block.
+
+    Two runs writing into one folder would mix their outputs; the second one gets a
+    ``BlockingIOError`` naming the folder instead of waiting. The lock is an ``flock`` on
+    ``path/.vcsep.lock`` (holding the owner's process id): the kernel releases it when the process
+    ends, however it ends, so a crashed run never leaves the folder locked.
+    """
+    lock = Path(path) / LOCK_NAME
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise BlockingIOError(
+                errno.EWOULDBLOCK,
+                f"another vcsep run (process {owner}) is writing to this folder; wait for it or pick another",
+                str(path),
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield lock
+    finally:
+        os.close(fd)  # releases the flock

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -26,21 +27,51 @@ def audio_layout(n_channels: int, what: str) -> str:
         raise ValueError(f"{what}: audio must have 1 or 2 channels, got {n_channels}") from None
 
 
+# Sample rates the AAC encoder takes; audio at any other rate (192 kHz PCM...) is encoded at
+# _AAC_FALLBACK_RATE (a WAV written beside it keeps the original rate).
+_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+_AAC_FALLBACK_RATE = 48000
+
+
+def aac_rate(sample_rate: int) -> int:
+    """The rate (Hz) an AAC track of ``sample_rate`` Hz audio is encoded at."""
+    return sample_rate if sample_rate in _AAC_RATES else _AAC_FALLBACK_RATE
+
+
+def audio_blocks(audio: np.ndarray | str | os.PathLike, chunk: int) -> tuple[int, Iterator[np.ndarray]]:
+    """(channels, float32 ``[C, n]`` blocks of at most ``chunk`` samples) of an array or of a sound
+    file; a file is read a block at a time, never whole."""
+    if isinstance(audio, (str, os.PathLike)):
+        import soundfile as sf
+
+        channels = sf.info(str(audio)).channels
+        return channels, (b.T for b in sf.blocks(str(audio), chunk, dtype="float32", always_2d=True))
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 2:
+        raise ValueError(f"audio must be [C, N], got shape {audio.shape}")
+    return audio.shape[0], (audio[:, s : s + chunk] for s in range(0, audio.shape[1], chunk))
+
+
 def encode_audio(
-    stream: av.audio.stream.AudioStream, audio: np.ndarray, sample_rate: int, chunk: int = 1 << 14
+    stream: av.audio.stream.AudioStream, blocks: Iterable[np.ndarray], sample_rate: int
 ) -> Iterator[av.Packet]:
-    """Encode float32 ``[C, N]`` audio into packets of ``stream`` (frames of ``chunk`` samples)."""
+    """Encode float32 ``[C, n]`` blocks at ``sample_rate`` Hz into packets of ``stream``, resampled to
+    the stream's rate when it differs (see :func:`aac_rate`)."""
     layout = stream.layout.name
-    for start in range(0, audio.shape[1], chunk):
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(audio[:, start : start + chunk], dtype=np.float32),
-            format="fltp",
-            layout=layout,
-        )
-        frame.sample_rate = sample_rate
-        frame.pts = start
-        frame.time_base = Fraction(1, sample_rate)
-        yield from stream.encode(frame)
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=stream.rate)
+    pts = 0
+    for block in itertools.chain(blocks, [None]):
+        frame = None
+        if block is not None:
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(block, dtype=np.float32), format="fltp", layout=layout
+            )
+            frame.sample_rate = sample_rate
+            frame.pts = pts
+            frame.time_base = Fraction(1, sample_rate)
+            pts += block.shape[1]
+        for out in resampler.resample(frame):
+            yield from stream.encode(out)
     yield from stream.encode(None)
 
 
@@ -96,11 +127,11 @@ def write_video(
             video.codec_context.gop_size = gop
         packets = [encode_video(video, itertools.chain([first], frames))]
         if audio is not None:
-            audio = np.asarray(audio, dtype=np.float32)
+            channels, blocks = audio_blocks(audio, 1 << 14)
             audio_stream = dst.add_stream(
-                "aac", rate=sample_rate, layout=audio_layout(audio.shape[0], str(path))
+                "aac", rate=aac_rate(sample_rate), layout=audio_layout(channels, str(path))
             )
-            packets.append(encode_audio(audio_stream, audio, sample_rate))
+            packets.append(encode_audio(audio_stream, blocks, sample_rate))
         for packet in heapq.merge(*packets, key=packet_time):
             dst.mux(packet)
     return path

@@ -13,9 +13,12 @@ one, a clear error asks for the instruments.
 
 from __future__ import annotations
 
+import errno
 import html
 import os
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +26,32 @@ import numpy as np
 import torch
 
 from vcsep import DEFAULT_MODELS, vocab
-from vcsep.audio.inference import check_precision, separate_long
-from vcsep.audio.io import write_audio
+from vcsep.audio.inference import check_precision, separate_long, separate_stream
+from vcsep.audio.io import match_channels, read_audio, write_audio
+from vcsep.devices import check_device
 from vcsep.evaluation.report import separation_page
+from vcsep.files import check_output_folder, existing_file, folder_lock, remove, temporary_name
 from vcsep.fusion.checkpoint import load_separator
 from vcsep.fusion.separator import ConditionedSeparator
 
 SEPARATOR_FILE, BASELINE_FILE, DETECTOR_FILE = "separator.pt", "baseline.pt", "detector.pt"
+
+
+class AudioFiles(Mapping):
+    """name -> float32 ``[C, N]`` audio, each read from its file when asked for: the stems of a long
+    recording separated into a folder are never all in memory."""
+
+    def __init__(self, files: Mapping[str, Path]) -> None:
+        self.paths = dict(files)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return read_audio(self.paths[name])[0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
 
 
 @dataclass
@@ -38,17 +60,24 @@ class SeparationResult:
 
     ``sources`` are the separator's output slots (codes, in order); ``presence`` is the detector's
     clip-level presence ``[K]`` over them (None when the instruments were given); ``labels`` what the
-    separator was told (``[K]``, None for the unconditioned baseline).
+    separator was told (``[K]``, None for the unconditioned baseline). A video separated into a
+    folder is streamed: its ``stems`` (an :class:`AudioFiles`) and ``mixture`` are read from the
+    written WAV files on access.
     """
 
-    stems: dict[str, np.ndarray]
-    mixture: np.ndarray
+    stems: Mapping[str, np.ndarray]
+    _mixture: np.ndarray | Path
     sample_rate: int
     instruments: list[str]
     labels: np.ndarray | None
     sources: tuple[str, ...]
     presence: np.ndarray | None = None
     files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def mixture(self) -> np.ndarray:
+        """The mixture the separator heard, float32 ``[C, N]`` (the model's channels)."""
+        return read_audio(self._mixture)[0] if isinstance(self._mixture, Path) else self._mixture
 
 
 def parse_instruments(text: str, sources: Sequence[str]) -> list[str]:
@@ -79,6 +108,7 @@ class Separator:
         baseline: ConditionedSeparator | None = None,
         device: str = "cpu",
         precision: str = "32",
+        detector_path: Path | None = None,
     ) -> None:
         if model.mechanism is None and baseline is None:
             baseline = model
@@ -87,8 +117,28 @@ class Separator:
                 f"the baseline separates {', '.join(baseline.sources)}, the model {', '.join(model.sources)}"
             )
         check_precision(precision)
-        self.model, self.detector, self.baseline = model, detector, baseline
+        self.model, self.baseline = model, baseline
+        self._detector, self.detector_path = detector, detector_path
         self.device, self.precision = device, precision
+
+    @property
+    def detector(self):
+        """The instrument detector, loaded (safely, see :mod:`vcsep.vision.detector`) on first use
+        only: separating with given instruments never reads the detector file. None without one."""
+        if self._detector is None and self.detector_path is not None:
+            from vcsep.vision.detector import Detector
+
+            self._detector = Detector(self.detector_path, device=self.device)
+        return self._detector
+
+    @detector.setter
+    def detector(self, detector) -> None:
+        self._detector = detector
+
+    @property
+    def has_detector(self) -> bool:
+        """Whether a detector is there to load (without loading it)."""
+        return self._detector is not None or self.detector_path is not None
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -105,10 +155,12 @@ class Separator:
     ) -> Separator:
         """Load ``path`` (default: the models shipped with vcsep): a folder with ``separator.pt`` (and
         optionally ``detector.pt``, ``baseline.pt``) or a separator checkpoint file; ``detector``
-        overrides the detector weights."""
+        overrides the detector weights. The detector is only located here; it is loaded when
+        detection runs."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"model path {path} does not exist")
+        check_device(device)
         folder = path if path.is_dir() else path.parent
         separator_path = path / SEPARATOR_FILE if path.is_dir() else path
         if not separator_path.is_file():
@@ -116,15 +168,32 @@ class Separator:
         model = load_separator(separator_path, device=device)
         baseline_path = folder / BASELINE_FILE
         baseline = load_separator(baseline_path, device=device) if baseline_path.is_file() else None
-        detector_path = Path(detector) if detector else folder / DETECTOR_FILE
-        found = None
-        if detector_path.is_file():
-            from vcsep.vision.detector import Detector
+        detector_path = existing_file(detector, "detector weights") if detector else folder / DETECTOR_FILE
+        detector_path = detector_path if detector_path.is_file() else None
+        return cls(model, None, baseline, device, precision, detector_path=detector_path)
 
-            found = Detector(detector_path, device=device)
-        elif detector:
-            raise FileNotFoundError(f"detector weights {detector_path} do not exist")
-        return cls(model, found, baseline, device, precision)
+    def _model_for(self, instruments: list[str] | None) -> ConditionedSeparator:
+        """The conditioned model when the instruments are known, else the unconditioned baseline."""
+        model = self.model if instruments else self.baseline
+        if model is None:
+            raise ValueError(
+                "no instrument detected and no unconditioned baseline model: pass the instruments "
+                "(--instruments vn,vc or instruments=[...])"
+            )
+        return model
+
+    def _labels(
+        self, model: ConditionedSeparator, instruments: list[str] | None, presence: np.ndarray | None
+    ) -> np.ndarray | None:
+        """What ``model`` is told: ``[K]`` multi-hot over its sources (or its visual head's view of
+        the detector's ``presence``), or None for the unconditioned baseline."""
+        if model.mechanism is None:
+            return None
+        if model.visual_head is not None and presence is not None:
+            with torch.no_grad():
+                z = torch.as_tensor(presence, dtype=torch.float32, device=self.device)[None]
+                return model.labels_from_presence(z)[0][0].cpu().numpy()
+        return vocab.multi_hot(instruments, model.sources)
 
     def separate_audio(
         self,
@@ -144,33 +213,20 @@ class Separator:
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 2:
             raise ValueError(f"audio must be [channels, samples], got shape {audio.shape}")
-        model = self.model if instruments else self.baseline
-        if model is None:
-            raise ValueError(
-                "no instrument detected and no unconditioned baseline model: pass the instruments "
-                "(--instruments vn,vc or instruments=[...])"
-            )
-        if audio.shape[0] != model.channels:  # the model's format; stems come out in it
-            audio = (
-                audio.mean(axis=0, keepdims=True) if model.channels == 1 else np.repeat(audio[:1], 2, axis=0)
-            )
-        labels = None
-        if model.mechanism is not None:
-            labels = vocab.multi_hot(instruments, model.sources)
-            if model.visual_head is not None and presence is not None:
-                with torch.no_grad():
-                    z = torch.as_tensor(presence, dtype=torch.float32, device=self.device)[None]
-                    labels = model.labels_from_presence(z)[0][0].cpu().numpy()
+        model = self._model_for(instruments)
+        audio = match_channels(audio, model.channels)  # the model's format; stems come out in it
+        labels = self._labels(model, instruments, presence)
         stems = separate_long(
             model, audio, sample_rate, labels, device=self.device, progress=progress, precision=self.precision
         )
-        if instruments:
-            keep = list(dict.fromkeys(instruments))
-        else:  # unknown instrumentation: keep the slots that carry a meaningful share of the energy
-            energy = np.square(stems).mean(axis=(1, 2))
-            keep = [c for c, e in zip(model.sources, energy) if e > 1e-3 * max(energy.max(), 1e-12)]
+        keep = _kept(instruments, model.sources, np.square(stems).mean(axis=(1, 2)))
         return SeparationResult(
-            {c: stems[model.sources.index(c)] for c in keep}, audio, sample_rate, keep, labels, model.sources,
+            {c: stems[model.sources.index(c)] for c in keep},
+            audio,
+            sample_rate,
+            keep,
+            labels,
+            model.sources,
             presence,
         )
 
@@ -182,35 +238,183 @@ class Separator:
         progress: bool = False,
     ) -> SeparationResult:
         """Separate the audio track of ``video``; the instruments come from the detector unless
-        given. With ``out_dir``, writes the stems (see :func:`write_outputs`)."""
-        from vcsep.vision.labels import video_labels
+        given.
+
+        With ``out_dir`` the work streams (memory does not grow with the length of the video): the
+        folder is checked (writable, enough free space) and locked before anything starts, the
+        stems go to disk window by window, and the outputs of :func:`write_outputs` appear only
+        when all of them are complete. Without it the stems are returned in memory.
+        """
         from vcsep.vision.video import probe, read_audio_track
 
-        video = Path(video)
-        if not video.is_file():
-            raise FileNotFoundError(f"video {video} does not exist")
+        video = existing_file(video, "video")
         info = probe(video)
         if not info.has_audio:
             raise ValueError(f"{video}: the file has no audio track to separate")
+        if instruments is None and not self.has_detector and self.baseline is None:
+            raise ValueError("no detector weights: pass the instruments (--instruments vn,vc) or a detector")
+        if out_dir is None:
+            instruments, presence = self._detect(video, instruments, progress)
+            rate = info.audio_sample_rate
+            _stage(progress, f"reading the audio track ({info.duration_s:.1f} s at {rate} Hz)")
+            audio = read_audio_track(video, rate)
+            _stage(progress, "separating")
+            return self.separate_audio(audio, rate, instruments, presence, progress=progress)
+        out = check_output_folder(out_dir, _needed_bytes(info, len(set(instruments or self.sources))))
+        with folder_lock(out):
+            instruments, presence = self._detect(video, instruments, progress)
+            return self._separate_into(video, info, instruments, presence, out, progress)
+
+    def _detect(
+        self, video: Path, instruments: list[str] | None, progress: bool
+    ) -> tuple[list[str] | None, np.ndarray | None]:
+        """(instruments, presence): the given instruments, or what the detector finds (None when
+        it finds nothing) with its clip-level presence ``[K]`` over :attr:`sources`."""
+        if instruments is not None:
+            return instruments, None
+        if self.detector is None:
+            raise ValueError("no detector weights: pass the instruments (--instruments vn,vc) or a detector")
+        from vcsep.vision.labels import video_labels
+
+        _stage(progress, "detecting instruments on the frames")
+        found = video_labels(video, self.detector, progress=progress)[0].for_sources(self.sources)
+        presence = None if found.fallback else found.presence
+        instruments = found.present or None
+        _stage(progress, f"found: {', '.join(instruments) if instruments else 'nothing'}")
+        return instruments, presence
+
+    def _separate_into(
+        self,
+        video: Path,
+        info,
+        instruments: list[str] | None,
+        presence: np.ndarray | None,
+        out: Path,
+        progress: bool,
+    ) -> SeparationResult:
+        """Stream ``video``'s audio through the separator into WAV files, then write the rest of
+        :func:`write_outputs`; everything is made in a hidden work folder inside ``out`` and moved
+        into place only when complete, and the work folder goes on any failure."""
+        from vcsep.vision.video import iter_audio
+
+        model = self._model_for(instruments)
+        labels = self._labels(model, instruments, presence)
         rate = info.audio_sample_rate
-        _stage(progress, f"reading the audio track ({info.duration_s:.1f} s at {rate} Hz)")
-        audio = read_audio_track(video, rate)
-        presence = None
-        if instruments is None:
-            if self.detector is None:
-                raise ValueError(
-                    "no detector weights: pass the instruments (--instruments vn,vc) or a detector"
+        # with unknown instruments every slot is written, and the quiet ones dropped at the end
+        codes = list(dict.fromkeys(instruments)) if instruments else list(model.sources)
+        work = temporary_name(out / "separating")
+        work.mkdir()
+        try:
+            paths = {name: work / f"{name}.wav" for name in ["mixture", *codes]}
+            energy = np.zeros(len(model.sources))
+            with ExitStack() as stack:
+                wavs = {
+                    name: stack.enter_context(_WavWriter(path, out / path.name, rate, model.channels))
+                    for name, path in paths.items()
+                }
+
+                def mixture() -> Iterator[np.ndarray]:
+                    for block in iter_audio(video):
+                        block = match_channels(block, model.channels)
+                        wavs["mixture"].write(block)
+                        yield block
+
+                _stage(progress, f"separating {info.duration_s:.1f} s of audio at {rate} Hz")
+                chunks = separate_stream(
+                    model,
+                    mixture(),
+                    rate,
+                    labels,
+                    expected_length=round(info.duration_s * rate),
+                    device=self.device,
+                    progress=progress,
+                    precision=self.precision,
                 )
-            _stage(progress, "detecting instruments on the frames")
-            found = video_labels(video, self.detector, progress=progress)[0].for_sources(self.sources)
-            presence = None if found.fallback else found.presence
-            instruments = found.present or None
-            _stage(progress, f"found: {', '.join(instruments) if instruments else 'nothing'}")
-        _stage(progress, "separating")
-        result = self.separate_audio(audio, rate, instruments, presence, progress=progress)
-        if out_dir is not None:
-            write_outputs(result, out_dir, video=video, progress=progress)
+                try:
+                    for chunk in chunks:
+                        energy += np.square(chunk).sum(axis=(1, 2))
+                        for code in codes:
+                            wavs[code].write(chunk[model.sources.index(code)])
+                except ValueError as err:
+                    raise ValueError(f"{video}: {err}") from None
+            keep = _kept(instruments, model.sources, energy)
+            for code in set(codes) - set(keep):
+                paths.pop(code).unlink()
+            result = SeparationResult(
+                AudioFiles({c: paths[c] for c in keep}),
+                paths["mixture"],
+                rate,
+                keep,
+                labels,
+                model.sources,
+                presence,
+            )
+            files = _write_extras(result, work, paths, video, progress)
+            _stage(progress, f"moving {len(files)} outputs into {out}")
+            for name, path in files.items():
+                files[name] = out / path.name
+                os.replace(path, files[name])
+            for png in work.glob("*.png"):
+                os.replace(png, out / png.name)
+        finally:
+            remove(work)
+        result.stems = AudioFiles({c: files[c] for c in keep})
+        result._mixture, result.files = files["mixture"], files
         return result
+
+
+def _kept(instruments: list[str] | None, sources: Sequence[str], energy: np.ndarray) -> list[str]:
+    """The codes to keep: the given instruments, or (unknown instrumentation) the ``sources`` whose
+    ``energy [K]`` is a meaningful share of the loudest one's."""
+    if instruments:
+        return list(dict.fromkeys(instruments))
+    return [c for c, e in zip(sources, energy) if e > 1e-3 * max(energy.max(), 1e-12)]
+
+
+def _needed_bytes(info, stems: int) -> int:
+    """Disk space (bytes) the outputs of separating the video ``info`` into ``stems`` stems need, at
+    most: 16-bit WAVs of the mixture and the stems, the video copy with 192 kbit/s per stem, and
+    10 MB for the page."""
+    wav = info.duration_s * info.audio_sample_rate * 2 * 2  # stereo at most, 16 bits
+    video = info.path.stat().st_size + stems * 192_000 / 8 * info.duration_s
+    return int((stems + 1) * wav + video + 10e6)
+
+
+class _WavWriter:
+    """A 16-bit WAV written block by block (float32 ``[C, n]`` in, clipped to [-1, 1]); a failed
+    write becomes an ``OSError`` naming ``shown`` (the output the file becomes), with ``ENOSPC`` when
+    the disk is full (libsndfile itself only says "System error")."""
+
+    def __init__(self, path: Path, shown: Path, rate: int, channels: int) -> None:
+        import soundfile as sf
+
+        self.path, self.shown = path, shown
+        self.file = sf.SoundFile(str(path), "w", rate, channels, subtype="PCM_16", format="WAV")
+
+    def write(self, block: np.ndarray) -> None:
+        try:
+            self.file.write(np.clip(block, -1.0, 1.0).T)
+        except (RuntimeError, OSError) as err:
+            raise _write_error(self.path, self.shown, err) from None
+
+    def __enter__(self) -> _WavWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.file.close()
+        except (RuntimeError, OSError) as err:
+            if exc[0] is None:
+                raise _write_error(self.path, self.shown, err) from None
+
+
+def _write_error(path: Path, shown: Path, err: Exception) -> OSError:
+    """The ``OSError`` to report for a failed write of ``path`` (shown as ``shown``)."""
+    code = getattr(err, "errno", None)
+    if code is None and shutil.disk_usage(path.parent).free < 1 << 20:  # libsndfile hides errno
+        code = errno.ENOSPC
+    reason = os.strerror(code) if code else f"cannot write ({err})"
+    return OSError(code, reason, str(shown))
 
 
 def _stage(progress: bool, text: str) -> None:
@@ -224,30 +428,42 @@ def write_outputs(
     """Write one WAV per instrument, the video with one audio track per stem (picture copied, not
     re-encoded) when ``video`` is given, and ``index.html`` with players, spectrograms and the
     detected instruments. Returns name -> path (also kept in ``result.files``)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_folder(out_dir)
     rate = result.sample_rate
     files: dict[str, Path] = {}
     _stage(progress, f"writing {len(result.stems)} stems to {out}")
     files["mixture"] = write_audio(out / "mixture.wav", result.mixture, rate)
     for code, stem in result.stems.items():
         files[code] = write_audio(out / f"{code}.wav", np.clip(stem, -1.0, 1.0), rate)
+    result.files = _write_extras(result, out, files, video, progress)
+    return result.files
+
+
+def _write_extras(
+    result: SeparationResult, out: Path, wavs: dict[str, Path], video: Path | None, progress: bool
+) -> dict[str, Path]:
+    """Beside the WAVs ``wavs`` (``mixture`` and one per stem, in ``out``): the video with one audio
+    track per stem when ``video`` is given, and the page. Reads the WAVs in blocks. Returns all files."""
+    files = dict(wavs)
     if video is not None:
         from vcsep.vision.video import mux_audio_tracks
 
-        tracks = {vocab.display_name(c): np.clip(s, -1.0, 1.0) for c, s in result.stems.items()}
-        files["video"] = mux_audio_tracks(video, tracks, rate, out / f"{video.stem}.stems{video.suffix}")
+        _stage(progress, "writing the video with one audio track per stem")
+        tracks = {vocab.display_name(c): wavs[c] for c in result.stems}
+        files["video"] = mux_audio_tracks(
+            video, tracks, result.sample_rate, out / f"{video.stem}.stems{video.suffix}"
+        )
     files["page"] = _write_page(result, out, files, video)
-    result.files = files
     return files
 
 
 def _write_page(result: SeparationResult, out: Path, files: dict[str, Path], video: Path | None) -> Path:
     """The separation's page: what was detected (or given), the stems video, a player and a
-    spectrogram per stem (:func:`vcsep.evaluation.report.separation_page`)."""
-    tracks = {"mixture": ("mixture", result.mixture, files["mixture"])}
-    for code, stem in result.stems.items():
-        tracks[code] = (f"{vocab.display_name(code)} ({code})", stem, files[code])
+    spectrogram per stem (:func:`vcsep.evaluation.report.separation_page`), drawn from the WAV files
+    a block at a time."""
+    tracks = {"mixture": ("mixture", files["mixture"], files["mixture"])}
+    for code in result.stems:
+        tracks[code] = (f"{vocab.display_name(code)} ({code})", files[code], files[code])
     if result.presence is not None:
         rows = "".join(
             f"<tr><td>{html.escape(vocab.display_name(code))}</td><td>{html.escape(code)}</td>"

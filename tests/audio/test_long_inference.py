@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from vcsep.audio.inference import separate_long, separate_tiled
+from vcsep.audio.inference import separate_long, separate_stream, separate_tiled
 from vcsep.fusion import ConditionedSeparator
 
 TINY = dict(sources=("a", "b", "c"), levels=3, features=4, down_kernel=5, up_kernel=3, sample_rate=8000)
@@ -117,3 +117,41 @@ def test_bf16_precision_stays_close_to_float32_and_unknown_precisions_are_refuse
     assert snr > 25, f"bf16 stems only {snr:.1f} dB away from float32"
     with pytest.raises(ValueError, match="precision must be one of 32, bf16"):
         separate_long(model, audio, 8000, labels, precision="fp8")
+
+
+def _blocks(audio, sizes):
+    """``audio`` cut into blocks of the given sizes, cycling (as a decoder hands out frames)."""
+    start, sizes = 0, iter(sizes * (audio.shape[1] // min(sizes) + 1))
+    while start < audio.shape[1]:
+        size = next(sizes)
+        yield audio[:, start : start + size]
+        start += size
+
+
+@pytest.mark.parametrize("rate, expected", [(8000, None), (8000, 3001), (44100, 16000)])
+def test_streamed_blocks_give_the_same_stems_as_the_whole_array(rate, expected):
+    model = _model(2)
+    audio, labels = _audio(2, 16000 if rate == 44100 else 3001), np.array([1.0, 0.0, 0.7], np.float32)
+    whole = separate_long(model, audio, rate, labels, window_output=300)
+    streamed = np.concatenate(
+        list(
+            separate_stream(
+                model, _blocks(audio, [1024, 77, 500]), rate, labels, expected_length=expected, window_output=300
+            )
+        ),
+        axis=-1,
+    )
+    assert streamed.shape == whole.shape
+    assert np.abs(streamed - whole).max() <= 1e-4
+
+
+def test_silence_in_gives_silence_out_and_bad_samples_are_located():
+    model = _model(1, mechanism=None, location=None)
+    audio = _audio(1, 4000)
+    audio[:, 1000:3000] = 0
+    stems = separate_long(model, audio, 8000)
+    assert np.all(stems[..., 1300:2700] == 0) and np.abs(stems[..., :700]).max() > 0
+    assert np.all(separate_long(model, np.zeros((1, 5000), np.float32), 8000) == 0)
+    audio[0, 2400] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or infinite samples \(first at 0.300 s\)"):
+        list(separate_stream(model, _blocks(audio, [1000]), 8000))

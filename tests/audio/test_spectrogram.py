@@ -29,3 +29,17 @@ def test_short_audio_keeps_every_stft_frame():
     draw_spectrogram(ax, np.random.default_rng(0).standard_normal((1, rate)) * 0.1, rate, "noise")
     assert np.asarray(ax.images[0].get_array()).shape == (513, rate // 256 + 1)
     plt.close(fig)
+
+
+def test_a_file_is_drawn_like_its_array(tmp_path):
+    import soundfile as sf
+
+    rate = 8000
+    audio = (np.random.default_rng(1).standard_normal((2, 200 * rate)) * 0.1).astype(np.float32)
+    sf.write(tmp_path / "a.wav", audio.T, rate, subtype="FLOAT")
+    from vcsep.audio.spectrogram import spectrogram_db
+
+    from_array, seconds = spectrogram_db(audio, rate)
+    from_file, _ = spectrogram_db(tmp_path / "a.wav", rate)
+    assert seconds == 200.0 and from_array.shape == from_file.shape and from_array.shape[1] <= MAX_COLUMNS
+    np.testing.assert_allclose(from_file, from_array, atol=1e-3)

@@ -91,8 +91,18 @@ def test_read_audio_resamples_and_downmixes(tiny_video):
     spectrum = np.abs(np.fft.rfft(audio[0, 4000:20000]))
     assert np.fft.rfftfreq(16000, 1 / 8000)[spectrum.argmax()] == pytest.approx(440, abs=1)
     assert np.abs(audio).max() == pytest.approx(0.3, abs=0.03)
-    mono = read_audio_track(tiny_video, 22050, channels=1)
-    assert mono.shape == (1, round(3.0 * 22050))
+    assert read_audio_track(tiny_video, 22050).shape == (2, round(3.0 * 22050))
+
+
+@pytest.mark.parametrize("layout, channels", [("5.1", 6), ("3.0", 3)])
+def test_multichannel_audio_keeps_every_channel(tiny_video, pcm_video, media, tmp_path, layout, channels):
+    # 5.1 in Matroska: reading used to ask FFmpeg for stereo and refuse ("1 or 2 channels")
+    audio = np.zeros((channels, media.sample_rate), np.float32)
+    audio[-1] = media.sine(440, 1.0, channels=1)[0]
+    path = pcm_video(tiny_video, audio, media.sample_rate, tmp_path / "surround.mkv", layout)
+    back = read_audio_track(path, media.sample_rate)
+    assert back.shape == (channels, media.sample_rate)
+    np.testing.assert_allclose(back[-1], audio[-1], atol=1e-6)  # no channel dropped by a remix
 
 
 def test_mux_audio_tracks_copies_the_picture_and_adds_one_titled_track_per_stem(tiny_video, tmp_path, media):

@@ -14,8 +14,9 @@ the neighbouring audio; zeros only before the start and after the end.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import soxr
@@ -32,6 +33,10 @@ TRAINING_OUTPUT = 16384  # the paper's requested output length per training exam
 # Arithmetic of the forward pass: "32" (float32, exact), or "bf16" (convolutions in bfloat16 under
 # autocast; about 1.8x faster on CPUs with AVX512-BF16 or AMX, stems within ~1e-2 of float32).
 PRECISIONS = ("32", "bf16")
+# Output samples whose mixture stays below SILENCE (peak, -90 dBFS: within one 16-bit step of zero)
+# for SILENCE_RADIUS samples around them are silent, whatever the network's biases make of them.
+SILENCE = 10 ** (-90 / 20)
+SILENCE_RADIUS = 256
 
 
 def check_precision(precision: str) -> None:
@@ -88,6 +93,48 @@ def _window_labels(labels: np.ndarray, total: int, start: int, length: int) -> n
     return labels_at(torch.from_numpy(labels), total, centres).numpy()
 
 
+def _audible(mix: Tensor, left: int, n: int) -> Tensor:
+    """Which of the ``n`` output samples at ``left`` of a window ``mix [B, C, L_in]`` have sound
+    within :data:`SILENCE_RADIUS` samples: bool ``[B, n]``.
+
+    The radius never reaches past the window's own context, so the answer depends on the absolute
+    position only, never on how the audio was cut into windows.
+    """
+    radius = min(SILENCE_RADIUS, left)
+    loud = mix.abs().amax(dim=1, keepdim=True).float()
+    near = torch.nn.functional.max_pool1d(loud[..., left - radius : left + n + radius], 2 * radius + 1, 1)
+    return near[:, 0] >= SILENCE
+
+
+def _run_windows(
+    model,
+    windows: Iterable[tuple[np.ndarray, np.ndarray | None, int]],
+    left: int,
+    batch_size: int,
+    device,
+    precision: str,
+) -> Iterator[np.ndarray]:
+    """Separate ``(mix [C, L_in], labels [K] / [K, T_w] / None, n)`` windows, ``batch_size`` per forward
+    call; yield each window's first ``n`` output samples ``[K, C, n]``, in order, silent (exactly 0)
+    where the mixture is (a bias of the network must not turn silence into noise)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_precision(precision)
+    autocast = torch.autocast(torch.device(device).type, torch.bfloat16, enabled=precision == "bf16")
+    windows = iter(windows)
+    with torch.inference_mode(), autocast:
+        while group := list(itertools.islice(windows, batch_size)):
+            mix = torch.from_numpy(np.stack([w[0] for w in group])).to(device)
+            if group[0][1] is None:
+                stems = model(mix)
+            else:
+                stems = model(mix, torch.from_numpy(np.stack([w[1] for w in group])).to(device))
+            audible = _audible(mix, left, stems.shape[-1])
+            stems = (stems.float() * audible[:, None, None, :]).cpu().numpy()
+            for stem, (_, _, n) in zip(stems, group):
+                yield stem[..., :n]
+
+
 def _batches(
     model,
     audio: np.ndarray,
@@ -102,35 +149,135 @@ def _batches(
 
     Only ``batch_size`` windows are in memory at a time, whatever the audio length.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    check_precision(precision)
-    autocast = torch.autocast(torch.device(device).type, torch.bfloat16, enabled=precision == "bf16")
     length_in, length_out = model.shapes(hop)
     left = (length_in - length_out) // 2
     total = audio.shape[1]
-    starts = list(range(0, total, hop))
-    bar = None
+    starts = range(0, total, hop)
+    windows = (
+        (
+            window(audio, s - left, length_in),
+            None if labels is None else _window_labels(labels, total, s - left, length_in),
+            min(hop, total - s),
+        )
+        for s in starts
+    )
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(starts), unit="window", desc="separating")
-    with torch.inference_mode(), autocast:
-        for first in range(0, len(starts), batch_size):
-            group = starts[first : first + batch_size]
-            mix = torch.from_numpy(np.stack([window(audio, s - left, length_in) for s in group])).to(device)
-            if labels is None:
-                stems = model(mix)
-            else:
-                z = np.stack([_window_labels(labels, total, s - left, length_in) for s in group])
-                stems = model(mix, torch.from_numpy(z).to(device))
-            stems = stems.float().cpu().numpy()
-            for stem, s in zip(stems, group):
-                yield stem[..., : min(hop, total - s)]
-            if bar is not None:
-                bar.update(len(group))
-    if bar is not None:
-        bar.close()
+        windows = tqdm(windows, total=len(starts), unit="window", desc="separating")
+    yield from _run_windows(model, windows, left, batch_size, device, precision)
+
+
+def separate_stream(
+    model,
+    blocks: Iterable[np.ndarray],
+    sample_rate: int,
+    labels: np.ndarray | Tensor | None = None,
+    expected_length: int | None = None,
+    window_output: int = 2**19,
+    batch_size: int = 1,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+    precision: str = "32",
+) -> Iterator[np.ndarray]:
+    """Separate audio that arrives as float32 ``[C, n]`` blocks at ``sample_rate`` Hz; yield the stems
+    as ``[K, C, m]`` chunks at ``sample_rate``, in order, as soon as they are known.
+
+    The same samples as :func:`separate_long` (windows at multiples of ``2**levels``, up to float
+    rounding), but neither the input nor the stems are ever held whole: memory is that of one
+    window, whatever the length. ``expected_length`` (samples at ``sample_rate``, e.g. from the
+    container's duration) spreads the audio evenly over windows as :func:`separate_long` does;
+    without it windows are ``window_output`` long. ``labels`` is ``[K]`` or None (time-varying
+    labels need the whole length up front: use :func:`separate_long`). A block with NaN or
+    infinite samples raises a ValueError giving the time (s) of the first one.
+    """
+    if labels is not None:
+        labels = _as_array(labels)
+        if labels.shape != (model.num_sources,) or not np.isfinite(labels).all():
+            raise ValueError(
+                f"labels must be [K={model.num_sources}] finite values, got shape {labels.shape}"
+            )
+    if sample_rate <= 0:
+        raise ValueError(f"sample rate must be positive, got {sample_rate}")
+    ratio = model.sample_rate / sample_rate
+    step = model.step
+    if expected_length:
+        inner = math.ceil(expected_length * ratio)
+        windows = math.ceil(inner / max(window_output, step))
+        hop = math.ceil(inner / windows / step) * step
+    else:
+        hop = max(window_output // step, 1) * step
+    length_in, length_out = model.shapes(hop)
+    left = (length_in - length_out) // 2
+    channels, k = model.channels, model.num_sources
+    to_model = soxr.ResampleStream(sample_rate, model.sample_rate, channels, quality="HQ")
+    back = soxr.ResampleStream(model.sample_rate, sample_rate, k * channels, quality="HQ")
+    seen = [0]  # input samples read so far, at sample_rate
+
+    def model_rate_input() -> Iterator[np.ndarray]:
+        for block in blocks:
+            block = _as_array(block)
+            if block.ndim != 2 or block.shape[0] != channels:
+                raise ValueError(f"blocks must be [{channels}, n] (the model's channels), got {block.shape}")
+            bad = ~np.isfinite(block)
+            if bad.any():
+                at = (seen[0] + int(np.argwhere(bad)[0][1])) / sample_rate
+                raise ValueError(f"the audio has NaN or infinite samples (first at {at:.3f} s)")
+            seen[0] += block.shape[1]
+            yield block if ratio == 1 else to_model.resample_chunk(np.ascontiguousarray(block.T)).T
+        if seen[0] == 0:
+            raise ValueError("the audio is empty (0 samples)")
+        if ratio != 1:
+            yield to_model.resample_chunk(np.zeros((0, channels), np.float32), last=True).T
+
+    def windows() -> Iterator[tuple[np.ndarray, np.ndarray | None, int]]:
+        # buffer holds the model-rate input from absolute sample `offset` on; zeros outside it
+        source, buffer, offset, ended, start = (
+            model_rate_input(),
+            np.zeros((channels, 0), np.float32),
+            0,
+            False,
+            0,
+        )
+        while True:
+            while not ended and offset + buffer.shape[1] < start - left + length_in:
+                block = next(source, None)
+                ended = block is None
+                if not ended:
+                    buffer = np.concatenate([buffer, block], axis=1)
+            total = offset + buffer.shape[1]
+            if ended and start >= total:
+                return
+            yield window(buffer, start - left - offset, length_in), labels, min(hop, total - start)
+            start += hop
+            cut = max(start - left - offset, 0)
+            buffer, offset = buffer[:, cut:], offset + cut
+
+    chunks = _run_windows(model, windows(), left, batch_size, device, precision)
+    if progress:
+        from tqdm.auto import tqdm
+
+        total = math.ceil(expected_length * ratio / hop) if expected_length else None
+        chunks = tqdm(chunks, total=total, unit="window", desc="separating")
+    emitted = 0
+    for chunk in itertools.chain(chunks, [None]):
+        if ratio == 1:
+            piece = chunk
+        else:  # back to the input's rate, window by window
+            frames = (
+                np.zeros((0, k * channels), np.float32)
+                if chunk is None
+                else chunk.reshape(k * channels, -1).T
+            )
+            piece = back.resample_chunk(np.ascontiguousarray(frames), last=chunk is None).T.reshape(
+                k, channels, -1
+            )
+            piece = piece[..., : seen[0] - emitted]  # soxr may end a sample or two long or short
+        if piece is not None and piece.shape[-1]:
+            emitted += piece.shape[-1]
+            yield np.ascontiguousarray(piece)
+    if emitted < seen[0]:
+        yield np.zeros((k, channels, seen[0] - emitted), np.float32)
 
 
 def separate_long(

@@ -49,3 +49,15 @@ def window(audio: np.ndarray, start: int, length: int) -> np.ndarray:
     if hi > lo:
         out[:, lo - start : hi - start] = audio[:, lo:hi]
     return out
+
+
+def match_channels(audio: np.ndarray, channels: int) -> np.ndarray:
+    """``audio [C, N]`` as ``channels`` (1 or 2) channels: any number of channels (stereo, 5.1,
+    7.1...) averages to mono; mono is copied to both sides of stereo, and more than two channels
+    average to mono first (their positions are not known in general)."""
+    if channels not in (1, 2):
+        raise ValueError(f"can only make 1 or 2 channels, asked for {channels}")
+    if audio.shape[0] == channels:
+        return audio
+    mono = audio.mean(axis=0, keepdims=True, dtype=np.float32)
+    return mono if channels == 1 else np.repeat(mono, 2, axis=0)

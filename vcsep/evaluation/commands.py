@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vcsep.devices import device_argument
+
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vcsep.datasets import load_dataset
@@ -16,11 +18,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         evaluate_separator,
         write_result,
     )
-    from vcsep.files import write_text
+    from vcsep.files import existing_file, write_text
     from vcsep.fusion.checkpoint import load_separator
 
-    if not args.checkpoint.is_file():
-        raise ValueError(f"checkpoint {args.checkpoint} does not exist")
+    existing_file(args.checkpoint, "checkpoint")
     model = load_separator(args.checkpoint, device=args.device)
     tracks = load_dataset(args.data, split=None if args.split == "all" else args.split)
     result = evaluate_separator(model, tracks, metrics=args.metrics, device=args.device, progress=True)
@@ -62,7 +63,7 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
         default="fast",
         help="BSSEval implementation: fast (batched torch, default) or museval",
     )
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    p.add_argument("--device", type=device_argument, default="cpu", help="torch device, e.g. cpu or cuda:0")
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -108,7 +109,12 @@ def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (runs, results, report)")
     p.add_argument("--split", default="test", help="evaluation split: test (default), train or all")
     p.add_argument("--metrics", choices=("fast", "museval"), default="fast")
-    p.add_argument("--device", default="cpu", help="torch device for evaluation, e.g. cpu or cuda:0")
+    p.add_argument(
+        "--device",
+        type=device_argument,
+        default="cpu",
+        help="torch device for evaluation, e.g. cpu or cuda:0",
+    )
     p.add_argument(
         "--train-args",
         nargs=argparse.REMAINDER,

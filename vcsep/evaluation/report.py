@@ -87,8 +87,9 @@ def results_table(results_by_cell: dict[str, EvaluationResult]) -> tuple[str, st
         "|---" * (len(columns) + 2) + "|",
     ]
     for row in rows:
-        lines.append(f"| {row['cell']} | " + " | ".join(_cell_text(row[c]) for c in columns)
-                     + f" | {row['frames']} |")
+        lines.append(
+            f"| {row['cell']} | " + " | ".join(_cell_text(row[c]) for c in columns) + f" | {row['frames']} |"
+        )
     markdown = TABLE_NOTE + "\n\n" + "\n".join(lines) + "\n"
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -119,8 +120,9 @@ def violin_plots(results_by_cell: dict[str, EvaluationResult], out_dir) -> list[
         fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(cells) + 1.5), 4.0))
         filled = [i for i, d in enumerate(data) if d.size]
         if filled:
-            parts = ax.violinplot([data[i] for i in filled], positions=[i + 1 for i in filled],
-                                  showmedians=True, widths=0.8)
+            parts = ax.violinplot(
+                [data[i] for i in filled], positions=[i + 1 for i in filled], showmedians=True, widths=0.8
+            )
             parts["cmedians"].set_color("black")
         for i, d in enumerate(data):
             if not d.size:
@@ -167,7 +169,8 @@ def html_report(
     esc = html.escape
     head = "".join(f"<th>{esc(c)}</th>" for c in ["cell", *columns, "frames"])
     body = "".join(
-        f"<tr><td>{esc(r['cell'])}</td>" + "".join(f"<td>{esc(_cell_text(r[c]))}</td>" for c in columns)
+        f"<tr><td>{esc(r['cell'])}</td>"
+        + "".join(f"<td>{esc(_cell_text(r[c]))}</td>" for c in columns)
         + f"<td>{r['frames']}</td></tr>"
         for r in rows
     )
@@ -204,8 +207,9 @@ def html_page(title: str, parts: list[str]) -> str:
     return f"{head}<style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
 
 
-def spectrogram_png(audio: np.ndarray, sample_rate: int, path: Path, title: str) -> Path:
-    """A spectrogram picture of float32 ``[C, N]`` audio at ``sample_rate`` Hz, written to ``path``."""
+def spectrogram_png(audio: np.ndarray | Path, sample_rate: int, path: Path, title: str) -> Path:
+    """A spectrogram picture of float32 ``[C, N]`` audio (or of a sound file, read a block at a time)
+    at ``sample_rate`` Hz, written to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -225,12 +229,13 @@ def separation_page(
     out_dir: Path,
     title: str,
     sample_rate: int,
-    tracks: dict[str, tuple[str, np.ndarray, Path]],
+    tracks: dict[str, tuple[str, np.ndarray | Path, Path]],
     summary: list[str],
 ) -> Path:
     """``out_dir/index.html`` for one separation: ``summary`` (HTML fragments: what was detected or
-    given, links) above one section per track, ``key -> (heading, audio [C, N], its audio file in
-    out_dir)``, each with a player and a spectrogram (``<key>.png``). Returns the page's path."""
+    given, links) above one section per track, ``key -> (heading, audio [C, N] or a sound file, its
+    audio file in out_dir)``, each with a player and a spectrogram (``<key>.png``). Returns the page's
+    path."""
     out_dir = Path(out_dir)
     sections = []
     for key, (heading, audio, file) in tracks.items():

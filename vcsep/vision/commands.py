@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 
 from vcsep import DEFAULT_MODELS, vocab
-from vcsep.files import write_json
+from vcsep.devices import device_argument
+from vcsep.files import existing_file, write_json
 
 # Defaults repeated from vcsep.vision.labels so that `vcsep --help` does not import torch/ultralytics.
 _FPS, _RATE_HZ, _THRESHOLD, _MIN_FRACTION = 2.0, 4.0, 0.25, 0.2
@@ -32,7 +33,12 @@ def add_detect_parser(sub: argparse._SubParsersAction) -> None:
         default=Path(os.environ.get("VCSEP_DETECTOR", DEFAULT_MODELS / "detector.pt")),
         help="YOLO .pt weights (default: $VCSEP_DETECTOR, else the detector shipped with vcsep)",
     )
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda:0, mps (default cpu)")
+    p.add_argument(
+        "--device",
+        type=device_argument,
+        default="cpu",
+        help="torch device, e.g. cpu, cuda:0, mps (default cpu)",
+    )
     p.add_argument(
         "--imgsz", type=int, default=None, help="detector input size in pixels (default: its training size)"
     )
@@ -67,6 +73,7 @@ def run_detect(args: argparse.Namespace) -> int:
     from vcsep.vision.video import probe
 
     info = probe(args.video)
+    existing_file(args.weights, "detector weights")
     detector = Detector(args.weights, device=args.device, imgsz=args.imgsz, class_map=args.class_map)
     detections = detect_video(
         args.video,
@@ -129,7 +136,7 @@ def add_train_detector_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--depth", type=float, default=0.33, help="depth multiple of YOLOv8 (default 0.33, as n)")
     p.add_argument("--width", type=float, default=0.25, help="width multiple of YOLOv8 (default 0.25, as n)")
     p.add_argument("--fps", type=float, default=1.0, help="training frames per second of video (default 1)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--device", type=device_argument, default="cpu", help="torch device (default cpu)")
     p.add_argument("--workers", type=int, default=2, help="data loader workers (default 2)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--init", type=Path, help="start from these weights (fine-tune an earlier detector.pt)")
@@ -168,4 +175,3 @@ def run_train_detector(args: argparse.Namespace) -> int:
         print(f"{name:<10}{cells}{s['tp']:>5}{s['fp']:>5}{s['fn']:>5}{box}")
     print(f"wrote {args.out / 'metrics.json'}")
     return 0
-

@@ -42,8 +42,9 @@ def configure_ultralytics_offline() -> Path:
 
     Sets ``YOLO_OFFLINE=1`` (no online checks), ``YOLO_AUTOINSTALL=0`` (no pip installs) and
     ``YOLO_CONFIG_DIR`` (default ``<cache_root>/ultralytics``), each only where the user has not set
-    it, and puts an ``Arial.ttf`` (matplotlib's DejaVuSans) in the ``Ultralytics`` subfolder of that
-    dir, where ultralytics looks for it (it downloads the font for its plots otherwise). Must run
+    it, always ``ULTRALYTICS_SAFE_LOAD=1`` (weights are loaded with ``torch.load(weights_only=True)``
+    and a known-class allow-list, never unpickled freely: see :func:`safe_ultralytics`), and puts
+    an ``Arial.ttf`` (matplotlib's DejaVuSans) in the ``Ultralytics`` subfolder of that dir, where ultralytics looks for it (it downloads the font for its plots otherwise). Must run
     before ultralytics is imported, which reads these at import; this module runs it on import.
     """
     if "ultralytics" in sys.modules:
@@ -53,6 +54,9 @@ def configure_ultralytics_offline() -> Path:
         )
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+    # Not a default the user may turn off: without it ultralytics unpickles weights with
+    # weights_only=False, and a weights file runs any code it likes when loaded.
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
     config_dir = Path(os.environ.setdefault("YOLO_CONFIG_DIR", str(cache_root() / "ultralytics")))
     font_dir = config_dir / "Ultralytics"
     font_dir.mkdir(parents=True, exist_ok=True)
@@ -67,6 +71,20 @@ def configure_ultralytics_offline() -> Path:
 
 
 configure_ultralytics_offline()
+
+
+def safe_ultralytics():
+    """The ``ultralytics.YOLO`` class, with its safe (weights-only) loading switched on.
+
+    ultralytics reads ``ULTRALYTICS_SAFE_LOAD`` once, when it is imported; when something imported it
+    before this module could set the variable, the flag is set on the loader's module directly, so
+    no weights file is ever unpickled with ``weights_only=False`` by vcsep.
+    """
+    import ultralytics.nn.tasks as tasks
+    from ultralytics import YOLO
+
+    tasks.SAFE_LOAD = True
+    return YOLO
 
 
 def builtin_class_map(names: Iterable[str]) -> dict[str, str]:
@@ -229,8 +247,7 @@ class Detector:
         self.weights = Path(weights)
         if not self.weights.is_file():
             raise ValueError(f"{self.weights}: detector weights not found (a .pt file is needed)")
-        from ultralytics import YOLO
-
+        YOLO = safe_ultralytics()  # noqa: N806 (a class)
         try:
             self.model = YOLO(str(self.weights), task="detect")
         except Exception as err:  # ultralytics raises many kinds on a bad checkpoint

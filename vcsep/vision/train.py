@@ -26,7 +26,7 @@ from vcsep import vocab
 from vcsep.datasets.urmp import corpus_split
 from vcsep.datasets.urmp_names import PieceName
 from vcsep.files import atomic_path, copy_file, write_json
-from vcsep.vision.detector import Detector
+from vcsep.vision.detector import Detector, safe_ultralytics
 from vcsep.vision.labels import DEFAULT_FPS, DEFAULT_THRESHOLD, video_labels
 from vcsep.vision.video import iter_frames, probe
 
@@ -65,8 +65,8 @@ def init_weights(path: str | Path, *, depth: float = 0.33, width: float = 0.25, 
     Useful for timing and for tests of the pipeline; its detections are meaningless.
     """
     import torch
-    from ultralytics import YOLO
 
+    YOLO = safe_ultralytics()  # noqa: N806 (a class)
     path = Path(path)
     cfg = write_model_yaml(path.with_suffix(".yaml"), depth=depth, width=width)
     torch.manual_seed(seed)
@@ -285,8 +285,7 @@ def train_detector(
     validation fitness) and ``metrics.json``. Returns the metrics: test mAP50 and mAP50-95 of the
     boxes, and :func:`evaluate_presence` on the test pieces at ``eval_fps`` frames/s.
     """
-    from ultralytics import YOLO
-
+    YOLO = safe_ultralytics()  # noqa: N806 (a class)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pieces = read_corpus(corpus_dir)

@@ -2,7 +2,7 @@
 
 - :func:`probe`: duration, frame rate, size and streams of a file, as a :class:`VideoInfo`.
 - :func:`iter_frames`: RGB frames sampled at N frames per second, decoding no more than needed.
-- :func:`read_audio_track`: the audio track at a requested sample rate, float32 ``[C, N]``.
+- :func:`iter_audio`, :func:`read_audio_track`: the audio track (streamed, or whole), float32 ``[C, N]``.
 - :func:`mux_audio_tracks`: a copy of a video with one AAC track per stem, the picture stream-copied.
 
 Times are seconds from the start of the video stream. Every error about a file is a
@@ -12,6 +12,7 @@ Times are seconds from the start of the video stream. Every error about a file i
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import queue
 import threading
@@ -25,7 +26,7 @@ import av
 import numpy as np
 
 from vcsep.files import atomic_path
-from vcsep.media import audio_layout, encode_audio, packet_time
+from vcsep.media import aac_rate, audio_blocks, audio_layout, encode_audio, packet_time
 
 # A decoded frame this close (relative) to the requested time counts as on time; larger gaps between
 # the nominal and average rate mean the file has a variable frame rate.
@@ -83,6 +84,8 @@ class SampledFrame:
 
 
 def _open(path: Path) -> av.container.InputContainer:
+    if path.is_dir():
+        raise VideoError(f"{path}: is a folder, not a video file")
     if not path.is_file():
         raise VideoError(f"{path}: no such file")
     try:
@@ -278,33 +281,43 @@ def _decode_at(
             raise VideoError(f"{path}: decoding failed after {decoded_to:.2f} s ({err})") from None
 
 
-def read_audio_track(path: str | Path, sample_rate: int, channels: int | None = None) -> np.ndarray:
-    """The first audio track resampled to ``sample_rate`` Hz, float32 ``[C, N]`` in [-1, 1].
+def iter_audio(path: str | Path, sample_rate: int | None = None) -> Iterator[np.ndarray]:
+    """The first audio track as float32 ``[C, n]`` chunks in [-1, 1], one per decoded frame, at
+    ``sample_rate`` Hz (None: the track's own rate), with the track's own ``C`` channels (any number:
+    5.1 and 7.1 come out as 6 and 8 channels in the file's order).
 
-    ``channels`` (1 or 2) down/up-mixes; None keeps the file's channel count.
-    Raises :class:`VideoError` naming the file when it has no audio stream or cannot be decoded.
+    Memory stays that of one frame whatever the length. The last chunk is cut back to the stream's
+    stated duration (AAC pads its last frame). Raises :class:`VideoError` naming the file when it
+    has no audio stream or cannot be decoded.
     """
     path = Path(path)
     with _open(path) as container:
         stream = _audio_stream(container, path)
-        n_channels = channels or stream.channels
-        layout = {1: "mono", 2: "stereo"}.get(n_channels)
-        if layout is None:
-            raise ValueError(f"{path}: can only read audio as 1 or 2 channels, asked for {n_channels}")
         duration = _stream_duration_s(container, stream)
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
-        chunks = []
+        rate = sample_rate or stream.rate
+        remaining = round(duration * rate) if duration > 0 else math.inf
+        # The file's own layout: swr resamples without remixing (it would drop the channels of a
+        # layout it does not know when asked for stereo).
+        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
         try:
-            for frame in container.decode(stream):
-                chunks.extend(f.to_ndarray() for f in resampler.resample(frame))
-            chunks.extend(f.to_ndarray() for f in resampler.resample(None))
+            for frame in itertools.chain(container.decode(stream), [None]):
+                for chunk in resampler.resample(frame):
+                    data = chunk.to_ndarray().astype(np.float32, copy=False)[:, : max(remaining, 0)]
+                    remaining -= data.shape[1]
+                    if data.shape[1]:
+                        yield data
         except av.error.FFmpegError as err:
             raise VideoError(f"{path}: audio decoding failed ({err})") from None
-    if not chunks:
-        return np.zeros((n_channels, 0), dtype=np.float32)
-    audio = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
-    # AAC pads its last frame: cut back to the stream's stated duration.
-    return audio[:, : round(duration * sample_rate)] if duration > 0 else audio
+
+
+def read_audio_track(path: str | Path, sample_rate: int) -> np.ndarray:
+    """The first audio track resampled to ``sample_rate`` Hz, float32 ``[C, N]`` in [-1, 1], with the
+    track's own channels (see :func:`iter_audio`)."""
+    path = Path(path)
+    with _open(path) as container:
+        channels = _audio_stream(container, path).channels
+    chunks = list(iter_audio(path, sample_rate))
+    return np.concatenate(chunks, axis=1) if chunks else np.zeros((channels, 0), dtype=np.float32)
 
 
 def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
@@ -364,9 +377,10 @@ def mux_audio_tracks(
 
     Args:
         video_path: source video; its video packets are stream-copied.
-        tracks: stem name -> float32 ``[C, N]`` audio at ``sample_rate`` Hz (C = 1 or 2); the name
-            becomes the track title. Order is kept.
-        sample_rate: Hz of every track.
+        tracks: stem name -> float32 ``[C, N]`` audio at ``sample_rate`` Hz (C = 1 or 2), or the path
+            of a sound file holding it (read block by block: memory does not grow with its length);
+            the name becomes the track title. Order is kept.
+        sample_rate: Hz of every track; encoded at :func:`aac_rate` of it (AAC takes at most 96 kHz).
         out_path: output file (its suffix picks the container, e.g. ``.mp4`` or ``.mkv``); written to
             a temporary sibling and renamed when complete.
         keep_original_audio: also stream-copy the source's audio tracks, before the stems.
@@ -385,15 +399,17 @@ def mux_audio_tracks(
             out_of = {s.index: dst.add_stream_from_template(s) for s in copied}
             encoders = []
             for name, audio in tracks.items():
-                audio = np.asarray(audio, dtype=np.float32)
-                if audio.ndim != 2:
-                    raise ValueError(f"{out_path}: track {name!r} must be [C, N], got shape {audio.shape}")
-                stream = dst.add_stream("aac", rate=sample_rate, layout=audio_layout(audio.shape[0], name))
+                channels, blocks = audio_blocks(audio, 1 << 14)
+                stream = dst.add_stream(
+                    "aac",
+                    rate=aac_rate(sample_rate),
+                    layout=audio_layout(channels, f"{out_path}: track {name!r}"),
+                )
                 stream.bit_rate = bit_rate
                 stream.metadata["title"] = name
                 stream.metadata["handler_name"] = name
                 # each track encodes in its own thread, a bounded number of packets ahead
-                encoders.append(prefetch(encode_audio(stream, audio, sample_rate), depth=64))
+                encoders.append(prefetch(encode_audio(stream, blocks, sample_rate), depth=64))
             # Interleave by decode time so the muxer never buffers a whole track in memory.
             copied_packets = (p for p in src.demux(copied) if p.dts is not None)
             for packet in heapq.merge(copied_packets, *encoders, key=packet_time):
