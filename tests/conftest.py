@@ -36,7 +36,9 @@ def _with_pcm_audio(video: Path, audio, rate: int, out: Path, layout: str | None
     with av.open(str(video)) as source, av.open(str(out), "w") as target:
         picture = target.add_stream_from_template(source.streams.video[0])
         sound = target.add_stream("pcm_f32le", rate=rate, layout=layout)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio, np.float32), format="fltp", layout=layout)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(audio, np.float32), format="fltp", layout=layout
+        )
         frame.sample_rate, frame.pts = rate, 0
         for packet in source.demux(source.streams.video[0]):
             if packet.dts is not None:

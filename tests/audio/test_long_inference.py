@@ -136,7 +136,12 @@ def test_streamed_blocks_give_the_same_stems_as_the_whole_array(rate, expected):
     streamed = np.concatenate(
         list(
             separate_stream(
-                model, _blocks(audio, [1024, 77, 500]), rate, labels, expected_length=expected, window_output=300
+                model,
+                _blocks(audio, [1024, 77, 500]),
+                rate,
+                labels,
+                expected_length=expected,
+                window_output=300,
             )
         ),
         axis=-1,

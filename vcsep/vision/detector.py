@@ -44,8 +44,9 @@ def configure_ultralytics_offline() -> Path:
     ``YOLO_CONFIG_DIR`` (default ``<cache_root>/ultralytics``), each only where the user has not set
     it, always ``ULTRALYTICS_SAFE_LOAD=1`` (weights are loaded with ``torch.load(weights_only=True)``
     and a known-class allow-list, never unpickled freely: see :func:`safe_ultralytics`), and puts
-    an ``Arial.ttf`` (matplotlib's DejaVuSans) in the ``Ultralytics`` subfolder of that dir, where ultralytics looks for it (it downloads the font for its plots otherwise). Must run
-    before ultralytics is imported, which reads these at import; this module runs it on import.
+    an ``Arial.ttf`` (matplotlib's DejaVuSans) in the ``Ultralytics`` subfolder of that dir, where
+    ultralytics looks for it (it downloads the font for its plots otherwise). Must run before
+    ultralytics is imported, which reads these at import; this module runs it on import.
     """
     if "ultralytics" in sys.modules:
         warnings.warn(
