@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import lightning as L
@@ -15,10 +17,11 @@ from vcsep.datasets.synth import SynthSettings, synthesize_corpus
 from vcsep.fusion import CELLS as ABLATION_CELLS
 from vcsep.fusion import LOCATIONS, MECHANISMS, ConditionedSeparator
 from vcsep.fusion.checkpoint import load_separator
-from vcsep.training.cli import train_main
+from vcsep.training.cli import SIGTERM_EXIT, train_main
 from vcsep.training.data import LabelledExamples, SeparationDataModule
 from vcsep.training.losses import separation_loss, si_sdr
 from vcsep.training.module import SeparatorModule
+from vcsep.training.resume import checkpoint_step
 
 
 @pytest.fixture(scope="module")
@@ -300,3 +303,119 @@ def test_time_varying_conditions_are_degraded_row_by_row():
     noisy = LabelledExamples(examples, label_noise=0.1)[0]["condition"]
     assert noisy.shape == (3, 4) and 0 <= float(noisy.min()) and float(noisy.max()) <= 1
     assert not torch.equal(noisy, torch.tensor(activity))
+
+
+class FailAt(L.Callback):
+    """Raises at the start of a given step, the way a crash does."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, *args):
+        if trainer.global_step == self.step:
+            raise RuntimeError("crash")
+
+
+class TerminateAt(L.Callback):
+    """Sends this process SIGTERM at a given step, as a scheduler or `kill` does."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.fixture
+def test_callbacks(monkeypatch):
+    """Makes this file's callbacks reachable by LightningCLI as vcsep.training.callbacks.NAME."""
+    import vcsep.training.callbacks as callbacks
+
+    for cls in (FailAt, TerminateAt, FirstStep):
+        monkeypatch.setattr(callbacks, cls.__name__, cls, raising=False)
+
+
+def test_failed_reruns_never_make_the_next_run_start_over(
+    corpus, cell_args, tmp_path, capsys, test_callbacks
+):
+    run = tmp_path / "run"
+    checkpoints = run / "checkpoints"
+    args = [*cell_args(run), "--data.train_examples", "40", "--trainer.enable_progress_bar", "false"]
+    assert main(["train", *args, "--trainer.max_steps", "4"]) == 0
+    assert checkpoint_step(checkpoints / "last.ckpt") == 4
+    # a re-run on missing data stops before the trainer starts: no step-0 exception checkpoint
+    assert main(["train", *args, "--trainer.max_steps", "6", "--data.data", "urmp:/nonexistent"]) == 2
+    assert "/nonexistent: the urmp dataset folder does not exist" in capsys.readouterr().err
+    assert not (checkpoints / "on_exception.ckpt").exists()
+    # a crash before the first step saves nothing either
+    with pytest.raises(RuntimeError, match="crash"):
+        train_main(
+            [
+                *args,
+                "--ckpt_path",
+                "null",
+                "--run_dir",
+                str(tmp_path / "fresh"),
+                "--trainer.callbacks+=vcsep.training.callbacks.FailAt",
+                "--trainer.callbacks.step=0",
+            ]
+        )
+    assert not (tmp_path / "fresh" / "checkpoints" / "on_exception.ckpt").exists()
+    # newer files of lower step (the old bug's step-0 file) or unreadable ones do not win
+    stale = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    stale["global_step"] = 0
+    torch.save(stale, checkpoints / "on_exception.ckpt")
+    (checkpoints / "truncated.ckpt").write_bytes((checkpoints / "last.ckpt").read_bytes()[:1000])
+    rows_before = (run / "metrics.csv").read_text().splitlines()
+    with pytest.warns(UserWarning, match="truncated.ckpt: not a readable training checkpoint"):
+        cli = train_main(
+            [*args, "--trainer.max_steps", "6", "--trainer.callbacks+=vcsep.training.callbacks.FirstStep"]
+        )
+    first = next(cb for cb in cli.trainer.callbacks if isinstance(cb, FirstStep))
+    assert first.step == 4 and cli.trainer.global_step == 6
+    # the CSV history of the first run is kept, the resumed steps appended
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert rows[: len(rows_before)] == rows_before and len(rows) > len(rows_before)
+    # an unreadable checkpoint given by hand, or a folder of only unreadable ones, is named
+    assert main(["train", *args, "--ckpt_path", str(checkpoints / "truncated.ckpt")]) == 2
+    assert "truncated.ckpt: not a readable training checkpoint" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    (broken / "checkpoints").mkdir(parents=True)
+    (broken / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert main(["train", *args, "--run_dir", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint of this run can be read" in err and "last.ckpt" in err
+
+
+def test_sigterm_saves_and_exits_non_zero(corpus, cell_args, tmp_path, test_callbacks):
+    run = tmp_path / "run"
+    args = [
+        *cell_args(run),
+        "--data.train_examples",
+        "40",
+        "--trainer.max_steps",
+        "50",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "train",
+                *args,
+                "--trainer.callbacks+=vcsep.training.callbacks.TerminateAt",
+                "--trainer.callbacks.step=3",
+            ]
+        )
+    assert exit_info.value.code == SIGTERM_EXIT  # `train && evaluate` stops here
+    assert checkpoint_step(run / "checkpoints" / "on_exception.ckpt") == 3
+    assert not (run / "separator.pt").exists()
+
+
+def test_checkpoints_by_wall_time_as_well(configs):
+    import yaml
+
+    callbacks = yaml.safe_load((configs / "base.yaml").read_text())["trainer"]["callbacks"]
+    timed = [c["init_args"] for c in callbacks if "train_time_interval" in c.get("init_args", {})]
+    assert timed == [{"filename": "timed-{step}", "train_time_interval": "0:10:00"}]

@@ -6,7 +6,8 @@ trains a 4-source model) and the data module takes its window lengths from the s
 nothing is written twice. ``--cell NAME`` picks a cell of the conditioning ablation
 (:data:`vcsep.fusion.CELLS`: ``baseline`` or ``<mechanism>_<location>``). ``--run_dir`` names the
 folder of a run: TensorBoard and CSV logs, checkpoints and the exported ``separator.pt`` all go
-there, and running the same command again resumes from the newest checkpoint in it.
+there, and running the same command again resumes from the checkpoint with the highest step there
+that loads (see :mod:`vcsep.training.resume`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,18 @@ from pathlib import Path
 
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from vcsep.datasets.registry import vocabulary_of
 from vcsep.fusion.separator import CELLS
 from vcsep.training.data import SeparationDataModule
 from vcsep.training.module import SeparatorModule
+from vcsep.training.resume import checkpoint_step, resume_checkpoint
 
-_LOGGERS = ("lightning.pytorch.loggers.TensorBoardLogger", "lightning.pytorch.loggers.CSVLogger")
+_LOGGERS = ("lightning.pytorch.loggers.TensorBoardLogger", "vcsep.training.resume.HistoryCSVLogger")
+# Exit status of a run stopped by SIGTERM (128 + 15, as the shell reports it): after its checkpoint
+# is saved, so `vcsep train ... && vcsep evaluate ...` stops there.
+SIGTERM_EXIT = 143
 
 
 def sources_of(data: str) -> list[str]:
@@ -50,6 +56,15 @@ class VcsepCLI(LightningCLI):
             help="folder of this run's logs, checkpoints and separator.pt",
         )
 
+    def _parse_ckpt_path(self) -> None:
+        # Lightning reads a given --ckpt_path here first; an unreadable one must be named, not
+        # reported as "[Errno 22] Invalid argument".
+        subcommand = self.config.get("subcommand")
+        given = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if given:
+            checkpoint_step(given)
+        super()._parse_ckpt_path()
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.cell:
@@ -67,9 +82,25 @@ class VcsepCLI(LightningCLI):
         if config.trainer.enable_progress_bar is False:  # else Lightning refuses the config's bar
             callbacks = [c for c in callbacks if not c.class_path.endswith("ProgressBar")]
         for callback in callbacks:
-            if callback.class_path.endswith("OnExceptionCheckpoint"):
+            if callback.class_path.endswith("ExceptionCheckpoint"):
+                # vcsep's: never saved before the first step (see vcsep.training.resume)
+                callback.class_path = "vcsep.training.resume.ExceptionCheckpoint"
                 callback.init_args.dirpath = str(run / "checkpoints")
         config.trainer.callbacks = callbacks
+        if self.subcommand == "fit":
+            _choose_checkpoint(config, run / "checkpoints")
+
+
+def _choose_checkpoint(config: Namespace, folder: Path) -> None:
+    """Resume from ``--ckpt_path`` when given, else from the best checkpoint in the run's folder
+    (:func:`~vcsep.training.resume.resume_checkpoint`); either way loaded weights-only."""
+    if not config.get("ckpt_path"):
+        found = resume_checkpoint(folder)
+        config.ckpt_path = str(found) if found else None
+        if found:
+            print(f"resuming from {found} (step {checkpoint_step(found)})", file=sys.stderr)
+    if "weights_only" in config:
+        config.weights_only = True
 
 
 @contextmanager
@@ -89,13 +120,20 @@ def train_main(args: list[str], run: bool = True) -> VcsepCLI:
     """Run ``vcsep train`` with ``args`` (``fit --config ...``, ``validate ...``); returns the CLI.
 
     Several devices (``--trainer.devices 2 --trainer.strategy ddp``) need the console script or
-    ``python -m vcsep.cli``, which the launcher can run again for each rank."""
+    ``python -m vcsep.cli``, which the launcher can run again for each rank. A run stopped by SIGTERM
+    raises ``SystemExit(SIGTERM_EXIT)`` once its checkpoint is saved (Lightning would end it with
+    status 0, as if it had finished).
+    """
     with _argv(args):
-        return VcsepCLI(
-            SeparatorModule,
-            SeparationDataModule,
-            args=args,
-            run=run,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={"prog": "vcsep train"},
-        )
+        try:
+            return VcsepCLI(
+                SeparatorModule,
+                SeparationDataModule,
+                args=args,
+                run=run,
+                save_config_kwargs={"overwrite": True},
+                parser_kwargs={"prog": "vcsep train"},
+            )
+        except SIGTERMException:
+            print("vcsep train: terminated (SIGTERM); run the same command to resume", file=sys.stderr)
+            raise SystemExit(SIGTERM_EXIT) from None

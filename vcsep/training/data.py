@@ -9,6 +9,8 @@ told the ground truth (then degraded the same way).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
 import numpy as np
 import torch
@@ -128,8 +130,11 @@ class SeparationDataModule(L.LightningDataModule):
             raise ValueError("source 'shards' needs shards: the folder or URL written by vcsep prepare")
         if label_source != "truth" and not detector:
             raise ValueError(f"label_source {label_source!r} needs a detector weights file")
-        if data.partition(":")[0] not in KINDS:
+        kind, _, where = data.partition(":")
+        if kind not in KINDS:
             raise ValueError(f"data must be KIND:PATH with KIND one of {', '.join(KINDS)}; got {data!r}")
+        if not Path(where).is_dir():  # checked here, before the trainer starts, not in setup()
+            raise ValueError(f"{where}: the {kind} dataset folder does not exist (data {data!r})")
         self.save_hyperparameters()
         self.segment: Segment | None = None
         self.train_set: Dataset | None = None
