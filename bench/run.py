@@ -26,6 +26,8 @@ TARGETS = {
     ("evaluate", "speedup"): (">=", 10.0),
     ("evaluate", "max_abs_diff_db"): ("<=", 0.01),
     ("separate", "wall_s"): ("<=", 60.0),
+    ("memory", "peak_rss_mb_20min"): ("<=", 1500.0),
+    ("memory", "ratio"): ("<=", 1.3),
 }
 COMPARE = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
 

@@ -240,11 +240,16 @@ def separate_stream(
             0,
         )
         while True:
-            while not ended and offset + buffer.shape[1] < start - left + length_in:
+            # gather the blocks the window needs, then join them once (not block by block: that
+            # copied the buffer a thousand times a window and fragmented the heap)
+            pending, have = [buffer], offset + buffer.shape[1]
+            while not ended and have < start - left + length_in:
                 block = next(source, None)
                 ended = block is None
                 if not ended:
-                    buffer = np.concatenate([buffer, block], axis=1)
+                    pending.append(block)
+                    have += block.shape[1]
+            buffer = np.concatenate(pending, axis=1) if len(pending) > 1 else buffer
             total = offset + buffer.shape[1]
             if ended and start >= total:
                 return
