@@ -21,7 +21,7 @@ from vcsep.cli import main
 from vcsep.files import folder_lock
 from vcsep.fusion.checkpoint import save_checkpoint
 from vcsep.fusion.separator import ConditionedSeparator
-from vcsep.vision.video import write_video
+from vcsep.media import write_video
 
 TINY = {"levels": 2, "features": 4, "sample_rate": 8000}
 RATE = 16000
@@ -84,7 +84,7 @@ def test_a_planted_pickle_never_runs(models, video, tmp_path, capsys):
     # a planted separator checkpoint is refused as well (weights-only loading)
     torch.save({"format": "vcsep.separator", "version": 1, "config": Planted(marker)}, evil / "separator.pt")
     assert separate(video, tmp_path / "d", "--model", str(evil), "--instruments", "vn") == 2
-    assert not marker.exists() and "separator.pt: not a readable vcsep checkpoint" in capsys.readouterr().err
+    assert not marker.exists() and "separator.pt: refused" in capsys.readouterr().err
 
 
 def test_the_shipped_detector_loads_in_safe_mode():
@@ -210,7 +210,7 @@ def test_small_bad_inputs(models, video, tmp_path, capsys):
             main(["separate", str(video), "--out", out, "--device", "cuda:0"])
         assert "no CUDA GPU is available" in capsys.readouterr().err
     assert separate(video, tmp_path / "o", "--model", str(models), "--instruments", "") == 2
-    assert "--instruments needs at least one instrument" in capsys.readouterr().err
+    assert "--instruments needs at least one code" in capsys.readouterr().err
     assert separate(tmp_path, tmp_path / "o", "--model", str(models), "--instruments", "vn") == 2
     assert f"{tmp_path}: is a folder, not a video file" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path), "--data", "urmp:x", "--out", out]) == 2
