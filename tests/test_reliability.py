@@ -225,7 +225,9 @@ def test_warnings_are_one_line(models, video, monkeypatch, capsys):
         raise ValueError("stop here")
 
     monkeypatch.setattr(pipeline.Separator, "separate_video", warn)
-    assert separate(video, Path("unused"), "--model", str(models), "--instruments", "vn") == 2
+    with warnings.catch_warnings():  # shown as a user sees them, not recorded by pytest
+        warnings.simplefilter("always")
+        assert separate(video, Path("unused"), "--model", str(models), "--instruments", "vn") == 2
     assert capsys.readouterr().err.splitlines() == [
         "vcsep: warning: something odd about this file",
         "vcsep separate: error: stop here",

@@ -229,10 +229,9 @@ def error_message(err: BaseException) -> str:
     return str(err)
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as one ``vcsep: warning: ...`` line, without Python's source line."""
-    text = " ".join(str(message).split())
-    print(f"vcsep: warning: {text}", file=file or sys.stderr)
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one ``vcsep: warning: ...`` line, without Python's file, line and source line."""
+    return "vcsep: warning: " + " ".join(str(message).split()) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     naming the file and the cause; 130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    shown, warnings.showwarning = warnings.showwarning, _one_line_warning
+    # the format, not the display (warnings.showwarning): what records warnings keeps working
+    shown, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         return args.func(args)
     except (ValueError, OSError) as err:
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vcsep {args.command}: interrupted", file=sys.stderr)
         return 130
     finally:
-        warnings.showwarning = shown
+        warnings.formatwarning = shown
 
 
 if __name__ == "__main__":

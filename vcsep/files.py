@@ -82,7 +82,7 @@ def existing_file(path: str | os.PathLike, what: str) -> Path:
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, f"is a folder, not a {what} file", str(path))
     if not path.is_file():
-        raise FileNotFoundError(errno.ENOENT, f"{what} does not exist", str(path))
+        raise FileNotFoundError(errno.ENOENT, f"{what} not found (the file does not exist)", str(path))
     return path
 
 

@@ -178,4 +178,4 @@ def test_evaluate_command_end_to_end(urmp_corpus, tmp_path, capsys):
         main(["evaluate", str(tmp_path / "missing.pt"), "--data", f"urmp:{urmp_corpus}", "--out", str(out)])
         == 2
     )
-    assert "missing.pt does not exist" in capsys.readouterr().err
+    assert "missing.pt: checkpoint not found" in capsys.readouterr().err
