@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from vcsep import DEFAULT_MODELS, vocab
+from vcsep.audio.fullband import BAND_EDGE, TopBandStream, restore_top_band
 from vcsep.audio.inference import check_precision, separate_long, separate_stream
 from vcsep.audio.io import match_channels, read_audio, write_audio
 from vcsep.devices import check_device
@@ -220,8 +221,11 @@ class Separator:
             model, audio, sample_rate, labels, device=self.device, progress=progress, precision=self.precision
         )
         keep = _kept(instruments, model.sources, np.square(stems).mean(axis=(1, 2)))
+        rows = [model.sources.index(c) for c in keep]
+        # stems come back band-limited to the model's rate: the top band is the mixture's
+        stems = restore_top_band(audio, stems[rows], sample_rate, BAND_EDGE * model.sample_rate)
         return SeparationResult(
-            {c: stems[model.sources.index(c)] for c in keep},
+            dict(zip(keep, stems)),
             audio,
             sample_rate,
             keep,
@@ -313,10 +317,14 @@ class Separator:
                     for name, path in paths.items()
                 }
 
+                # stems come back band-limited to the model's rate: the top band is the mixture's
+                top_band = TopBandStream(rate, BAND_EDGE * model.sample_rate)
+
                 def mixture() -> Iterator[np.ndarray]:
                     for block in iter_audio(video):
                         block = match_channels(block, model.channels)
                         wavs["mixture"].write(block)
+                        top_band.mixture(block)
                         yield block
 
                 _stage(progress, f"separating {info.duration_s:.1f} s of audio at {rate} Hz")
@@ -330,11 +338,12 @@ class Separator:
                     progress=progress,
                     precision=self.precision,
                 )
+                rows = [model.sources.index(code) for code in codes]  # the slots written, in order
                 try:
-                    for chunk in chunks:
-                        energy += np.square(chunk).sum(axis=(1, 2))
-                        for code in codes:
-                            wavs[code].write(chunk[model.sources.index(code)])
+                    for chunk in top_band.run(chunk[rows] for chunk in chunks):
+                        energy[rows] += np.square(chunk).sum(axis=(1, 2))
+                        for code, stem in zip(codes, chunk):
+                            wavs[code].write(stem)
                 except ValueError as err:
                     raise ValueError(f"{video}: {err}") from None
             keep = _kept(instruments, model.sources, energy)

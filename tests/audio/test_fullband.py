@@ -63,3 +63,24 @@ def test_silence_and_full_band_models_are_left_alone():
     np.testing.assert_array_equal(restore_top_band(stems.sum(0), stems, RATE, cut_hz=RATE / 2), stems)
     with pytest.raises(ValueError, match="must match"):
         restore_top_band(stems[0, :, :100], stems, RATE, CUT)
+
+
+@pytest.mark.parametrize("block", [5000, 1 << 16])
+def test_the_stream_gives_the_whole_result_in_any_blocks(monkeypatch, block):
+    from vcsep.audio import fullband
+    from vcsep.audio.fullband import TopBandStream
+
+    monkeypatch.setattr(fullband, "BLOCK", block)  # sub-blocks smaller and larger than the chunks
+
+    n = RATE
+    truth = np.stack([_bright(440.0, n, 0, 2 * n // 3), _bright(587.0, n, n // 4, n)])
+    mixture, estimates = truth.sum(axis=0), np.stack([_band_limited(s) for s in truth])
+    whole = restore_top_band(mixture, estimates, RATE, CUT)
+    stream = TopBandStream(RATE, CUT)
+    for lo, hi in [(0, 7000), (7000, 31000), (31000, n)]:  # the mixture runs ahead, as it does
+        stream.mixture(mixture[:, lo:hi])
+    cuts = [0, 500, 4100, 4200, 20000, 33333, n]
+    pieces = list(stream.run(estimates[..., a:b] for a, b in zip(cuts, cuts[1:])))
+    got = np.concatenate(pieces, axis=-1)
+    assert got.shape == whole.shape
+    np.testing.assert_allclose(got, whole, atol=1e-5)
