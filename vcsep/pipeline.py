@@ -318,7 +318,8 @@ class Separator:
                 }
 
                 # stems come back band-limited to the model's rate: the top band is the mixture's
-                top_band = TopBandStream(rate, BAND_EDGE * model.sample_rate)
+                rows = [model.sources.index(code) for code in codes]  # the slots written, in order
+                top_band = TopBandStream(rate, BAND_EDGE * model.sample_rate, rows)
 
                 def mixture() -> Iterator[np.ndarray]:
                     for block in iter_audio(video):
@@ -338,9 +339,8 @@ class Separator:
                     progress=progress,
                     precision=self.precision,
                 )
-                rows = [model.sources.index(code) for code in codes]  # the slots written, in order
                 try:
-                    for chunk in top_band.run(chunk[rows] for chunk in chunks):
+                    for chunk in top_band.run(chunks):
                         energy[rows] += np.square(chunk).sum(axis=(1, 2))
                         for code, stem in zip(codes, chunk):
                             wavs[code].write(stem)

@@ -84,3 +84,15 @@ def test_the_stream_gives_the_whole_result_in_any_blocks(monkeypatch, block):
     got = np.concatenate(pieces, axis=-1)
     assert got.shape == whole.shape
     np.testing.assert_allclose(got, whole, atol=1e-5)
+
+
+def test_the_stream_restores_only_the_rows_it_is_given():
+    from vcsep.audio.fullband import TopBandStream
+
+    n = RATE // 2
+    truth = np.stack([_bright(440.0, n, 0, n), _bright(587.0, n, 0, n), _bright(880.0, n, n // 2, n)])
+    mixture, estimates = truth[1:].sum(axis=0), np.stack([_band_limited(s) for s in truth])
+    stream = TopBandStream(RATE, CUT, rows=[1, 2])  # slot 0 is not written: it gets no share
+    stream.mixture(mixture)
+    got = np.concatenate(list(stream.run([estimates[..., :9000], estimates[..., 9000:]])), axis=-1)
+    np.testing.assert_allclose(got, restore_top_band(mixture, estimates[[1, 2]], RATE, CUT), atol=1e-5)

@@ -79,70 +79,74 @@ class TopBandStream:
     """:func:`restore_top_band` over a recording that arrives in blocks.
 
     Feed the mixture with :meth:`mixture` (``[C, n]`` blocks, in order; it may run ahead of the
-    stems) and the stems with :meth:`stems` (``[K, C, m]`` chunks, in order, the same samples): each
-    call to :meth:`stems` returns the full-band stems that are ready (``[K, C, m']``, possibly
-    empty), :meth:`finish` the rest. Memory holds one block plus the context on each side.
+    stems), then pass the stems chunks (``[K, C, m]``, in order, the same samples) to :meth:`run`,
+    which yields the full-band stems of ``rows`` (default: all K) as ``[len(rows), C, m']`` blocks as
+    soon as their right context has arrived. Only small tails of past chunks are kept, so memory is
+    that of the chunk in hand plus one :data:`BLOCK` of filter temporaries.
     """
 
-    def __init__(self, sample_rate: int, cut_hz: float) -> None:
-        self.rate, self.cut_hz, self.pad = sample_rate, cut_hz, context_samples(sample_rate)
-        self._mix: deque[np.ndarray] = deque()
-        self._mix_buffer: np.ndarray | None = None  # mixture from absolute sample `_start` on
-        self._stems: np.ndarray | None = None  # stems from `_start` on
-        self._start = 0  # absolute index of the buffers' first sample
+    def __init__(self, sample_rate: int, cut_hz: float, rows: list[int] | None = None) -> None:
+        self.rate, self.cut_hz, self.rows = sample_rate, cut_hz, rows
+        self.pad = context_samples(sample_rate)
+        self._mix = _Timeline()
+        self._stems = _Timeline()
         self._done = 0  # absolute index of the first sample not yet returned
 
     def mixture(self, block: np.ndarray) -> None:
         """Queue the next mixture block ``[C, n]``."""
         self._mix.append(np.asarray(block, dtype=np.float32))
 
-    def stems(self, chunk: np.ndarray) -> np.ndarray:
-        """Take the next stems chunk ``[K, C, m]``; return the full-band stems that are ready."""
-        chunk = np.asarray(chunk, dtype=np.float32)
-        self._stems = chunk if self._stems is None else np.concatenate([self._stems, chunk], axis=-1)
-        end = self._start + self._stems.shape[-1]
-        return self._emit(end - self.pad)
-
     def run(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Full-band stems for stems ``chunks`` (``[K, C, m]``, in order), as they become ready."""
         for chunk in chunks:
-            ready = self.stems(chunk)
-            if ready.shape[-1]:
-                yield ready
-        rest = self.finish()
-        if rest.size:
-            yield rest
+            chunk = np.asarray(chunk, dtype=np.float32)
+            self._stems.append(chunk)  # rows are picked per sub-block: no copy of the whole chunk
+            yield from self._emit(self._stems.end - self.pad, final=False)
+        yield from self._emit(self._stems.end, final=True)
 
-    def finish(self) -> np.ndarray:
-        """The full-band stems not yet returned (the recording's end needs no right context)."""
-        if self._stems is None:
-            return np.zeros((0, 0, 0), np.float32)
-        return self._emit(self._start + self._stems.shape[-1])
+    def _emit(self, until: int, final: bool) -> Iterator[np.ndarray]:
+        end = self._stems.end
+        for a in range(self._done, until, BLOCK):
+            b = min(a + BLOCK, until)
+            lo, hi = max(a - self.pad, 0), min(b + self.pad, end)
+            if self._mix.end < hi:
+                raise ValueError(f"the mixture ends {hi - self._mix.end} samples before the stems")
+            stems = self._stems.take(lo, hi)
+            stems = stems if self.rows is None else stems[self.rows]
+            full = restore_top_band(self._mix.take(lo, hi), stems, self.rate, self.cut_hz)
+            self._done = b
+            yield full[..., a - lo : b - lo]
+        if not final:  # keep only what the next blocks need as left context
+            self._stems.drop_before(self._done - self.pad)
+            self._mix.drop_before(self._done - self.pad)
 
-    def _emit(self, until: int) -> np.ndarray:
-        stems = self._stems
-        if until <= self._done:
-            return stems[..., :0]
-        end = self._start + stems.shape[-1]
-        need = min(end, until + self.pad) - self._start
-        have = 0 if self._mix_buffer is None else self._mix_buffer.shape[-1]
-        pending = [] if self._mix_buffer is None else [self._mix_buffer]
-        while have < need and self._mix:
-            pending.append(self._mix.popleft())
-            have += pending[-1].shape[-1]
-        self._mix_buffer = np.concatenate(pending, axis=-1)
-        if have < need:
-            raise ValueError(f"the mixture ends {need - have} samples before the stems")
-        # in sub-blocks, each with its own context: the filters' temporaries stay small
-        out = []
-        for a in range(self._done - self._start, until - self._start, BLOCK):
-            lo, b = max(a - self.pad, 0), min(a + BLOCK, until - self._start)
-            hi = min(b + self.pad, need)
-            full = restore_top_band(self._mix_buffer[:, lo:hi], stems[..., lo:hi], self.rate, self.cut_hz)
-            out.append(full[..., a - lo : b - lo])
-        out = np.concatenate(out, axis=-1)
-        self._done = until
-        keep = max(self._done - self.pad, self._start) - self._start  # left context of the next block
-        self._stems, self._mix_buffer = stems[..., keep:], self._mix_buffer[:, keep:]
-        self._start += keep
-        return out
+
+class _Timeline:
+    """Arrays ``[..., n]`` laid end to end on one time axis (absolute sample indices from 0)."""
+
+    def __init__(self) -> None:
+        self.parts: deque[np.ndarray] = deque()
+        self.start = 0  # absolute index of the first part's first sample
+        self.end = 0
+
+    def append(self, part: np.ndarray) -> None:
+        self.parts.append(part)
+        self.end += part.shape[-1]
+
+    def take(self, lo: int, hi: int) -> np.ndarray:
+        """Samples ``[lo, hi)`` (absolute), joined from the parts they span."""
+        pieces, at = [], self.start
+        for part in self.parts:
+            a, b = max(lo - at, 0), min(hi - at, part.shape[-1])
+            if a < b:
+                pieces.append(part[..., a:b])
+            at += part.shape[-1]
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=-1)
+
+    def drop_before(self, index: int) -> None:
+        """Forget samples before ``index``; the part it falls in is cut to a copy of its tail."""
+        while self.parts and self.start + self.parts[0].shape[-1] <= index:
+            self.start += self.parts.popleft().shape[-1]
+        if self.parts and index > self.start:
+            self.parts[0] = self.parts[0][..., index - self.start :].copy()
+            self.start = index
