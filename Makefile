@@ -2,15 +2,22 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Debian packages the design needs: fluidsynth + a GM soundfont (synthetic corpus), ffmpeg
-# (stempeg, used by musdb and museval), libsox-dev (scaper's soxbindings build).
+# Debian packages the design needs: fluidsynth + two GM soundfonts (the synthetic corpus's
+# FluidR3 and MuseScore General timbre sources), ffmpeg (stempeg, used by musdb and museval),
+# libsox-dev (scaper's soxbindings build), nodejs for npm (the recorded-note timbre source below).
 # chromium renders the HTML reports in the tests.
-DEBS := fluidsynth fluid-soundfont-gm ffmpeg libsox-dev chromium
+DEBS := fluidsynth fluid-soundfont-gm musescore-general-soundfont ffmpeg libsox-dev chromium nodejs
 STAMP := $(VENV)/.installed
+# Recorded single notes (VSCO-2 CE and other free sources, CC BY 3.0) for 11 instruments, the
+# `tonejs` timbre source; only some instruments exist as -wav packages, the others as -mp3.
+TONEJS := violin-wav@1.1.0 cello-wav@1.1.0 contrabass-wav@1.1.0 flute-wav@1.1.0 saxophone-wav@1.1.0 \
+  trumpet-wav@1.1.0 clarinet-mp3@1.1.2 bassoon-mp3@1.1.2 french-horn-mp3@1.1.2 trombone-mp3@1.1.2 \
+  tuba-mp3@1.1.2
+TIMBRES := .timbres/.installed
 
 .PHONY: setup debs test lint demo bench models clean
 
-setup: debs $(STAMP)
+setup: debs $(STAMP) $(TIMBRES)
 
 debs:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs); \
@@ -23,6 +30,14 @@ debs:
 	    echo "  sudo apt-get install -y $$missing"; exit 1; \
 	  fi; \
 	fi
+	@# Debian's nodejs comes without npm (NodeSource's includes it)
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; } || \
+	  { echo "npm is missing; run: sudo apt-get install -y npm"; exit 1; }
+
+$(TIMBRES): Makefile
+	npm install --prefix .timbres --no-save --no-audit --no-fund $(addprefix tonejs-instrument-,$(TONEJS))
+	touch $@
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,4 +76,4 @@ models: setup
 	cp $(BUILD)/evaluation/aggregate.json vcsep/models/separator_metrics.json
 
 clean:
-	rm -rf $(VENV) demo_out build .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_out build .pytest_cache .ruff_cache .timbres

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +16,18 @@ import soundfile as sf
 from tqdm import tqdm
 
 from vcsep import vocab
+from vcsep.datasets.synth import acoustics, expression
 from vcsep.datasets.synth.render import (
     SAMPLE_RATE,
     f0_table,
     find_fluidsynth,
-    find_soundfont,
     notes_table,
     perform,
-    render_parts,
+    render_part,
     score_midi,
 )
 from vcsep.datasets.synth.scores import ScoreSource, load_parts, score_sources
+from vcsep.datasets.synth.timbres import SOURCES, TimbreSource, render_samples, timbre_source
 from vcsep.datasets.synth.video import write_performance_video
 from vcsep.datasets.urmp_names import F0_HOP_S, FOLDER_RE, PieceName, urmp_pieces
 from vcsep.files import atomic_path, write_json, write_text
@@ -42,21 +43,78 @@ PEAK = 0.9
 
 @dataclass(frozen=True)
 class SynthSettings:
-    """How a corpus is made. ``size`` is the video ``(width, height)`` in pixels."""
+    """How a corpus is made. ``size`` is the video ``(width, height)`` in pixels; ``soundfont``
+    replaces FluidR3's file for the ``fluidr3`` source.
+
+    ``timbres``: the timbre sources parts draw from (:data:`~vcsep.datasets.synth.timbres.SOURCES`);
+    ``holdout_timbre``: one of them reserved for the test pieces (train pieces never use it; test
+    pieces play every part it has samples for with it); ``expressive``: vibrato, tuning,
+    articulation, score and phrase dynamics, bow/breath noise; ``rooms``: each piece in a room,
+    heard by one microphone with its EQ and noise floor. With ``timbres=("fluidr3",)`` and both
+    off, a corpus sounds like the one the shipped models were trained on (dry FluidR3).
+    """
 
     seed: int = 0
     soundfont: Path | None = None
     size: tuple[int, int] = (640, 360)
     max_seconds: float = 60.0
+    timbres: tuple[str, ...] = SOURCES
+    holdout_timbre: str | None = None
+    expressive: bool = True
+    rooms: bool = True
 
 
 @dataclass(frozen=True)
 class PiecePlan:
-    """One piece to write: its URMP name, the score it plays and its own random seed."""
+    """One piece to write: its URMP name, the score it plays, its own random seed and the timbre
+    source of each part (empty: drawn from the seed when the piece is written, holdout excluded)."""
 
     name: PieceName
     source: ScoreSource
     seed: int
+    timbres: tuple[str, ...] = ()
+
+
+def check_settings(settings: SynthSettings) -> dict[str, TimbreSource]:
+    """Validate ``settings`` before any work; returns the timbre sources by name.
+
+    Raises ``ValueError`` for a length that is not a positive number of seconds, unknown or
+    repeated sources, or a holdout source outside ``timbres`` or left alone in it;
+    ``FileNotFoundError``/``ValueError`` (naming the file) for a missing source or a soundfont that
+    is not one.
+    """
+    if not 0 < settings.max_seconds < float("inf"):
+        raise ValueError(f"--max-seconds must be a positive number of seconds, got {settings.max_seconds}")
+    if not settings.timbres or len(set(settings.timbres)) != len(settings.timbres):
+        raise ValueError(f"--timbres must name distinct sources, got {','.join(settings.timbres)!r}")
+    holdout = settings.holdout_timbre
+    if holdout is not None and (holdout not in settings.timbres or len(settings.timbres) < 2):
+        raise ValueError(
+            f"--holdout-timbre {holdout} must be one of several --timbres ({', '.join(settings.timbres)})"
+        )
+    if settings.soundfont is not None and "fluidr3" not in settings.timbres:
+        raise ValueError(f"--soundfont {settings.soundfont} is for the fluidr3 source; --timbres omits it")
+    return {name: timbre_source(name, settings.soundfont) for name in settings.timbres}
+
+
+def draw_timbres(
+    plan: PiecePlan, settings: SynthSettings, sources: dict[str, TimbreSource], test: bool
+) -> tuple[str, ...]:
+    """The timbre source of each part of ``plan``, from the piece's own seed: with a holdout source,
+    a test piece plays every part the holdout has samples for with it and a train piece never uses
+    it; other parts draw evenly among the remaining sources that have the instrument."""
+    rng = np.random.default_rng([plan.seed, 2])
+    holdout = settings.holdout_timbre
+    chosen = []
+    for code in plan.name.codes:
+        if test and holdout is not None and code in sources[holdout].codes:
+            chosen.append(holdout)
+            continue
+        candidates = [n for n in settings.timbres if n != holdout and code in sources[n].codes]
+        if not candidates:
+            raise ValueError(f"only the holdout of --timbres {','.join(settings.timbres)} plays {code}")
+        chosen.append(candidates[int(rng.integers(len(candidates)))])
+    return tuple(chosen)
 
 
 def plan_corpus(pieces: int, seed: int) -> list[PiecePlan]:
@@ -111,22 +169,55 @@ def split_titles(plans: list[PiecePlan], seed: int) -> dict[str, str]:
 
 def write_piece(plan: PiecePlan, out: Path, settings: SynthSettings) -> Path:
     """Render one piece into ``out/<folder>``: written under a temporary name, renamed when whole."""
+    return _write_piece(plan, out, settings)[0]
+
+
+def _write_piece(plan: PiecePlan, out: Path, settings: SynthSettings) -> tuple[Path, dict]:
+    """:func:`write_piece`, also returning the piece's record for ``corpus.json``."""
     name = plan.name
     final = out / name.folder
     with atomic_path(final) as tmp:
         tmp.mkdir(parents=True)
-        _render_piece(plan, tmp, settings)
-    return final
+        record = _render_piece(plan, tmp, settings)
+    return final, record
 
 
-def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> None:
-    """Write every file of one piece into ``folder``."""
+# Each part's dry level before the per-part gains: sources differ by 20 dB out of the box.
+_PART_RMS = 0.1
+
+
+def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> dict:
+    """Write every file of one piece into ``folder``; returns its record (timbre, player and room
+    of every part)."""
     name = plan.name
     rng = np.random.default_rng(plan.seed)
+    # expression and rooms draw from their own stream: the score, timing and video draws of a
+    # piece do not depend on which stages are on
+    extra = np.random.default_rng([plan.seed, 1])
+    sources = {n: timbre_source(n, settings.soundfont) for n in settings.timbres}
+    timbres = plan.timbres or draw_timbres(plan, settings, sources, test=False)
     parts = load_parts(plan.source, name.codes)
-    played, gains, duration = perform(parts, rng, settings.max_seconds)
-    stems = render_parts(name.codes, played, duration, find_soundfont(settings.soundfont))
+    played, gains, duration = perform(parts, rng, settings.max_seconds, dynamics=settings.expressive)
+    n = int(round(duration * SAMPLE_RATE))
+    players = [expression.draw_player(c, extra) for c in name.codes] if settings.expressive else []
+    if players:
+        played = [expression.articulate(notes, p, extra) for notes, p in zip(played, players)]
+    stems = np.zeros((len(name.codes), n), dtype=np.float32)
+    for i, (code, notes, timbre) in enumerate(zip(name.codes, played, timbres)):
+        source = sources[timbre]
+        tuning = players[i].tuning_cents if players else 0.0
+        if source.kind == "soundfont":
+            audio = render_part(vocab.BY_CODE[code].gm_program, notes, n, source.path, tuning)
+        else:
+            audio = render_samples(code, notes, n, source, tuning)
+        if players:
+            audio = expression.express(code, notes, audio, players[i], extra)
+        rms = np.sqrt(np.mean(audio[np.abs(audio) > 1e-4].astype(np.float64) ** 2)) if audio.any() else 0.0
+        stems[i] = audio * np.float32(_PART_RMS / rms if rms > 0 else 1.0)
     stems *= np.asarray(gains, dtype=np.float32)[:, None]
+    room = acoustics.draw_room(len(name.codes), extra) if settings.rooms else None
+    if room is not None:
+        stems = acoustics.place(stems, room, extra)
     peak = np.abs(stems.sum(axis=0)).max()
     stems *= np.float32(PEAK / peak) if peak > 0 else np.float32(1.0)
     # The mix is the exact float32 sum of the stems as written.
@@ -140,6 +231,13 @@ def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> Non
     write_performance_video(
         folder / name.video, folder / name.boxes, name.codes, played, mix, SAMPLE_RATE, settings.size, rng
     )
+    return {
+        "parts": [
+            {"code": code, "timbre": timbre} | ({"player": players[i].record()} if players else {})
+            for i, (code, timbre) in enumerate(zip(name.codes, timbres))
+        ],
+        "room": room.record() if room is not None else None,
+    }
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -171,42 +269,53 @@ def synthesize_corpus(
     """
     out = Path(out)
     find_fluidsynth()
-    soundfont = find_soundfont(settings.soundfont)
-    settings = SynthSettings(settings.seed, soundfont, tuple(settings.size), settings.max_seconds)
+    sources = check_settings(settings)
+    fluidr3 = sources["fluidr3"].path if "fluidr3" in sources else None
+    settings = replace(
+        settings, soundfont=fluidr3, size=tuple(settings.size), timbres=tuple(settings.timbres)
+    )
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
     plans = plan_corpus(pieces, settings.seed)
+    split = split_titles(plans, settings.seed)
+    plans = [
+        replace(p, timbres=draw_timbres(p, settings, sources, test=split[p.name.title] == "test"))
+        for p in plans
+    ]
     _prepare_out(out, overwrite)
     bar = tqdm(total=len(plans), desc="synth", unit="piece", disable=not progress)
-    written: dict[int, Path] = {}
+    written: dict[int, tuple[Path, dict]] = {}
     try:
         if jobs == 1:
             for plan in plans:
-                written[plan.name.number] = write_piece(plan, out, settings)
+                written[plan.name.number] = _write_piece(plan, out, settings)
                 bar.update()
         else:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = {pool.submit(write_piece, plan, out, settings): plan for plan in plans}
+                futures = {pool.submit(_write_piece, plan, out, settings): plan for plan in plans}
                 for future in as_completed(futures):
                     written[futures[future].name.number] = future.result()
                     bar.update()
     finally:
         bar.close()
-    split = split_titles(plans, settings.seed)
     lines = ["folder\ttitle\tsplit\n"] + [
         f"{p.name.folder}\t{p.name.title}\t{split[p.name.title]}\n" for p in plans
     ]
     write_text(out / "split.tsv", "".join(lines))
     meta = {
         "generator": "vcsep synth",
-        "settings": {**asdict(settings), "soundfont": str(soundfont)},
+        "settings": {**asdict(settings), "soundfont": str(settings.soundfont or "")},
+        "timbre_sources": {
+            n: {"kind": s.kind, "path": str(s.path), "instruments": list(s.codes)} for n, s in sources.items()
+        },
         "sample_rate": SAMPLE_RATE,
         "pieces": [
             {"folder": p.name.folder, "score": p.source.path, "seed": p.seed, "split": split[p.name.title]}
+            | written[p.name.number][1]
             for p in plans
         ],
         "instruments": list(vocab.CODES),
     }
     write_json(out / "corpus.json", meta)
-    return [written[p.name.number] for p in plans]
+    return [written[p.name.number][0] for p in plans]
 

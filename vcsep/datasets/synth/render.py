@@ -3,33 +3,31 @@
 A performance turns quarter-note scores into seconds with a drifting tempo, onset and velocity
 jitter and per-part gain, so that no two pieces sound mechanically alike. Each part is rendered
 alone (an isolated stem, as URMP recorded its players one by one) with a GM soundfont of sampled
-real instruments.
+real instruments, by libfluidsynth in this process: a soundfont is loaded once per process (the
+86 MB MuseScore General sf3 takes a second to parse) and every part gets a fresh synthesizer, so
+a part's audio never depends on what was rendered before it.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
+import ctypes
+import ctypes.util
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pretty_midi
-import soundfile as sf
 
 from vcsep import vocab
 from vcsep.datasets.synth.scores import Note
 
 SAMPLE_RATE = 48000
-# Debian's packages for the renderer and its default soundfonts (the small one is a fallback).
-SOUNDFONTS = (
-    Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
-    Path("/usr/share/sounds/sf2/TimGM6mb.sf2"),
-)
-# Silence rendered between parts laid end to end in one fluidsynth run: longer than any release.
-_PART_GAP_S = 3.0
+# Debian's fluid-soundfont-gm. TimGM6mb is no fallback: its viola is the violin's samples.
+SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),)
 _RELEASE_TAIL_S = 1.0
+# fluidsynth's default pitch-bend range is 2 semitones either way over 14 bits
+_BEND_CENTRE, _BEND_PER_CENT = 8192, 8192 / 200.0
 
 
 @dataclass(frozen=True)
@@ -46,13 +44,22 @@ class PlayedNote:
         return float(440.0 * 2 ** ((self.pitch - 69) / 12))
 
 
+def check_soundfont(path: Path) -> Path:
+    """``path`` if it is a SoundFont (sf2 or sf3: a RIFF ``sfbk`` file), else a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"soundfont {path} does not exist")
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise ValueError(f"soundfont {path} is not a SoundFont file (sf2/sf3 start with RIFF....sfbk)")
+    return path
+
+
 def find_soundfont(soundfont: Path | None) -> Path:
-    """The soundfont to render with: ``soundfont`` if given, else the first Debian one installed."""
+    """The GM soundfont to render with: ``soundfont`` if given (checked), else Debian's FluidR3."""
     if soundfont is not None:
-        soundfont = Path(soundfont)
-        if not soundfont.is_file():
-            raise FileNotFoundError(f"soundfont {soundfont} does not exist")
-        return soundfont
+        return check_soundfont(soundfont)
     for candidate in SOUNDFONTS:
         if candidate.is_file():
             return candidate
@@ -64,24 +71,83 @@ def find_soundfont(soundfont: Path | None) -> Path:
 
 
 def find_fluidsynth() -> str:
-    """Path of the fluidsynth command; a clear error naming the Debian package when it is missing."""
-    exe = shutil.which("fluidsynth")
-    if exe is None:
+    """Name of the fluidsynth library; a clear error naming the Debian package when it is missing."""
+    name = ctypes.util.find_library("fluidsynth")
+    if name is None:
         raise FileNotFoundError(
-            "the fluidsynth command was not found; install the Debian package fluidsynth "
+            "the fluidsynth library was not found; install the Debian package fluidsynth "
             "(apt-get install fluidsynth)"
         )
-    return exe
+    return name
+
+
+@cache
+def _fluid() -> ctypes.CDLL:
+    """libfluidsynth with the signatures used here; warnings (a new synth has no preset until its
+    soundfont is added) are silenced."""
+    lib = ctypes.CDLL(find_fluidsynth())
+    v, i, d, s = ctypes.c_void_p, ctypes.c_int, ctypes.c_double, ctypes.c_char_p
+    signatures = {
+        "new_fluid_settings": (v, []),
+        "fluid_settings_setnum": (i, [v, s, d]),
+        "fluid_settings_setint": (i, [v, s, i]),
+        "new_fluid_synth": (v, [v]),
+        "delete_fluid_synth": (None, [v]),
+        "fluid_synth_sfload": (i, [v, s, i]),
+        "fluid_synth_get_sfont_by_id": (v, [v, i]),
+        "fluid_synth_add_sfont": (i, [v, v]),
+        "fluid_synth_remove_sfont": (i, [v, v]),
+        "fluid_synth_program_change": (i, [v, i, i]),
+        "fluid_synth_pitch_bend": (i, [v, i, i]),
+        "fluid_synth_noteon": (i, [v, i, i, i]),
+        "fluid_synth_noteoff": (i, [v, i, i]),
+        "fluid_synth_write_float": (i, [v, i, v, i, i, v, i, i]),
+        "fluid_set_log_function": (v, [i, v, v]),
+    }
+    for name, (restype, argtypes) in signatures.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = restype, argtypes
+    lib.fluid_set_log_function(2, None, None)  # FLUID_WARN
+    return lib
+
+
+@cache
+def _settings() -> int:
+    """Synth settings shared by every render: 48 kHz, gain 0.5, reverb and chorus off (stems stay
+    dry, as close-miked players are; rooms are added afterwards), samples loaded on demand."""
+    lib = _fluid()
+    settings = lib.new_fluid_settings()
+    lib.fluid_settings_setnum(settings, b"synth.sample-rate", float(SAMPLE_RATE))
+    lib.fluid_settings_setnum(settings, b"synth.gain", 0.5)
+    lib.fluid_settings_setint(settings, b"synth.reverb.active", 0)
+    lib.fluid_settings_setint(settings, b"synth.chorus.active", 0)
+    lib.fluid_settings_setint(settings, b"synth.dynamic-sample-loading", 1)
+    return settings
+
+
+@cache
+def _loaded(soundfont: Path) -> int:
+    """The soundfont loaded once per process, held by a synth that is never played."""
+    lib = _fluid()
+    holder = lib.new_fluid_synth(_settings())
+    sfont_id = lib.fluid_synth_sfload(holder, str(soundfont).encode(), 1)
+    if sfont_id < 0:
+        raise ValueError(f"fluidsynth cannot load soundfont {soundfont}")
+    return lib.fluid_synth_get_sfont_by_id(holder, sfont_id)
 
 
 def perform(
-    parts: list[list[Note]], rng: np.random.Generator, max_seconds: float
+    parts: list[list[Note]], rng: np.random.Generator, max_seconds: float, dynamics: bool = False
 ) -> tuple[list[list[PlayedNote]], list[float], float]:
     """Humanise the quarter-note parts of one piece.
 
     Returns the played notes of each part, a linear gain per part (0.6..1.0), and the piece
-    duration in seconds (last note end, cut at ``max_seconds``, plus a release tail).
+    duration in seconds (last note end plus a release tail, never more than ``max_seconds``).
+    With ``dynamics`` the score's dynamic marks scale each player's loudness (pp 0.74x .. ff 1.2x
+    of the velocity).
     """
+    if not 0 < max_seconds < float("inf"):
+        raise ValueError(f"--max-seconds must be a positive number of seconds, got {max_seconds}")
     qpm = rng.uniform(60.0, 96.0)
     # Tempo drifts sinusoidally by a few percent over a few bars; seconds(q) is its integral.
     depth, period, phase = rng.uniform(0.01, 0.05), rng.uniform(8.0, 24.0), rng.uniform(0, 2 * np.pi)
@@ -107,13 +173,16 @@ def perform(
                 break
             duration = (seconds(note.onset_q + note.duration_q) - seconds(note.onset_q)) * legato
             duration = min(max(duration, 0.05), max_seconds - onset)
-            velocity = int(np.clip(round(loudness + rng.normal(0.0, 7.0)), 30, 127))
+            velocity = loudness + rng.normal(0.0, 7.0)
+            if dynamics and note.dynamic is not None:
+                velocity *= 0.6 + 0.7 * note.dynamic
+            velocity = int(np.clip(round(velocity), 30, 127))
             played.append(PlayedNote(onset, duration, note.pitch, velocity))
         played_parts.append(played)
         gains.append(float(rng.uniform(0.6, 1.0)))
         if played:
             end = max(end, max(n.onset + n.duration for n in played))
-    return played_parts, gains, min(end, max_seconds) + _RELEASE_TAIL_S
+    return played_parts, gains, min(end + _RELEASE_TAIL_S, max_seconds)
 
 
 def _busiest_start(parts: list[list[Note]], window_q: float) -> float:
@@ -143,60 +212,63 @@ def score_midi(codes: tuple[str, ...], parts: list[list[PlayedNote]]) -> pretty_
     return midi
 
 
+def render_part(
+    program: int, notes: list[PlayedNote], n: int, soundfont: Path, tuning_cents: float = 0.0
+) -> np.ndarray:
+    """One part alone with GM ``program`` of ``soundfont``, detuned by ``tuning_cents`` (pitch
+    bend): float32 ``[n]`` at 48 kHz, the mean of fluidsynth's two channels.
+
+    Events land on exact samples; a fresh synth per part keeps the audio independent of the order
+    in which parts and pieces are rendered.
+    """
+    lib = _fluid()
+    sfont = _loaded(Path(soundfont))
+    events = [(0, 0, program, 0)]
+    if tuning_cents:
+        bend = int(round(_BEND_CENTRE + tuning_cents * _BEND_PER_CENT))
+        events.append((0, 1, min(max(bend, 0), 16383), 0))
+    for note in notes:
+        on = int(round(note.onset * SAMPLE_RATE))
+        events.append((on, 3, note.pitch, note.velocity))
+        events.append((on + max(1, int(round(note.duration * SAMPLE_RATE))), 2, note.pitch, 0))
+    # note-offs before note-ons at one time: a repeated pitch is released, then struck again
+    events.sort(key=lambda e: (e[0], e[1]))
+    left, right = np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
+    synth = lib.new_fluid_synth(_settings())
+    lib.fluid_synth_add_sfont(synth, sfont)
+    try:
+        done = 0
+        for time, kind, a, b in [*events, (n, -1, 0, 0)]:
+            time = min(time, n)
+            if time > done:
+                lib.fluid_synth_write_float(
+                    synth, time - done, left[done:].ctypes.data, 0, 1, right[done:].ctypes.data, 0, 1
+                )
+                done = time
+            if kind == 0:
+                lib.fluid_synth_program_change(synth, 0, a)
+            elif kind == 1:
+                lib.fluid_synth_pitch_bend(synth, 0, a)
+            elif kind == 2:
+                lib.fluid_synth_noteoff(synth, 0, a)
+            elif kind == 3:
+                lib.fluid_synth_noteon(synth, 0, a, b)
+    finally:
+        # the soundfont belongs to the holder synth: take it back before this synth is freed
+        lib.fluid_synth_remove_sfont(synth, sfont)
+        lib.delete_fluid_synth(synth)
+    return (left + right) * np.float32(0.5)
+
+
 def render_parts(
     codes: tuple[str, ...], parts: list[list[PlayedNote]], duration: float, soundfont: Path
 ) -> np.ndarray:
-    """Render every part alone; returns float32 ``[P, N]`` at 48 kHz, ``N = round(duration * 48000)``.
-
-    The parts are laid end to end, separated by silence, in one fluidsynth run so that the
-    soundfont is loaded once per piece; the run's output is then cut back into parts. Reverb and
-    chorus are off: stems stay dry, as close-miked players are.
-    """
-    exe = find_fluidsynth()
+    """Render every part alone with its GM program; float32 ``[P, N]`` at 48 kHz,
+    ``N = round(duration * 48000)``."""
     n = int(round(duration * SAMPLE_RATE))
-    slot = duration + _PART_GAP_S
-    laid_out = [
-        [PlayedNote(note.onset + i * slot, note.duration, note.pitch, note.velocity) for note in notes]
-        for i, notes in enumerate(parts)
-    ]
-    midi = score_midi(codes, laid_out)
-    with tempfile.TemporaryDirectory(prefix="vcsep-render-") as tmp:
-        mid, wav = Path(tmp) / "parts.mid", Path(tmp) / "parts.wav"
-        midi.write(str(mid))
-        cmd = [
-            exe,
-            "-ni",
-            "-q",
-            "-R",
-            "0",
-            "-C",
-            "0",
-            "-g",
-            "0.5",
-            "-r",
-            str(SAMPLE_RATE),
-            "-F",
-            str(wav),
-            "-T",
-            "wav",
-            "-O",
-            "float",
-            str(soundfont),
-            str(mid),
-        ]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0 or not wav.is_file():
-            raise RuntimeError(f"fluidsynth failed on {soundfont}: {result.stderr.strip()[-500:]}")
-        audio, sr = sf.read(wav, dtype="float32", always_2d=True)
-    if sr != SAMPLE_RATE:
-        raise RuntimeError(f"fluidsynth wrote {sr} Hz instead of {SAMPLE_RATE} Hz")
-    mono = audio.mean(axis=1)
-    stems = np.zeros((len(parts), n), dtype=np.float32)
-    for i in range(len(parts)):
-        start = int(round(i * slot * SAMPLE_RATE))
-        piece = mono[start : start + n]
-        stems[i, : len(piece)] = piece
-    return stems
+    return np.stack(
+        [render_part(vocab.BY_CODE[c].gm_program, notes, n, soundfont) for c, notes in zip(codes, parts)]
+    )
 
 
 def notes_table(notes: list[PlayedNote]) -> str:

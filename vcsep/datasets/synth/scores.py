@@ -8,7 +8,7 @@ into its instrument's playable range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -37,11 +37,14 @@ class ScoreSource:
 
 @dataclass(frozen=True)
 class Note:
-    """One note of a voice: onset and duration in quarter notes, pitch as a MIDI number."""
+    """One note of a voice: onset and duration in quarter notes, pitch as a MIDI number, and the
+    score's dynamic at the note (music21's volume scalar: pp about 0.2, mf 0.55, ff 0.85; None when
+    the score marks none)."""
 
     onset_q: float
     duration_q: float
     pitch: int
+    dynamic: float | None = None
 
 
 # Part counts are fixed by the corpus: chorales and quartets have 4 parts, the madrigals 5.
@@ -73,12 +76,14 @@ def _voice_notes(part) -> list[Note]:
     """Monophonic line of a music21 part (ties merged, chords reduced to their top note)."""
     notes = []
     flat = part.stripTies().flatten()
+    marks = [(float(d.offset), float(d.volumeScalar)) for d in flat.getElementsByClass("Dynamic")]
     for element in flat.notes:
         duration = float(element.quarterLength)
         if duration <= 0:  # grace notes have no length of their own
             continue
         pitch = max(p.midi for p in element.pitches)
-        notes.append(Note(float(element.offset), duration, int(pitch)))
+        before = [v for t, v in marks if t <= element.offset]
+        notes.append(Note(float(element.offset), duration, int(pitch), before[-1] if before else None))
     notes.sort(key=lambda n: (n.onset_q, -n.pitch))
     # keep one note per onset and cut each note at the next onset: a monophonic line
     mono: list[Note] = []
@@ -87,7 +92,7 @@ def _voice_notes(part) -> list[Note]:
             continue
         if mono and mono[-1].onset_q + mono[-1].duration_q > note.onset_q:
             last = mono[-1]
-            mono[-1] = Note(last.onset_q, note.onset_q - last.onset_q, last.pitch)
+            mono[-1] = replace(last, duration_q=note.onset_q - last.onset_q)
         mono.append(note)
     return mono
 
@@ -113,7 +118,7 @@ def _fit_range(notes: list[Note], instrument: vocab.Instrument) -> list[Note]:
             pitch += 12
         while pitch > instrument.high:
             pitch -= 12
-        fitted.append(Note(note.onset_q, note.duration_q, pitch))
+        fitted.append(replace(note, pitch=pitch))
     return fitted
 
 

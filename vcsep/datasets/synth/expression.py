@@ -1,0 +1,161 @@
+"""Expressive playing: what a player adds to the notes, drawn per player from the piece's seed.
+
+* vibrato: a depth (cents) and rate (Hz) per player, ramping in after each onset and deeper on long
+  notes, applied to the rendered part as a slowly varying read position (a delay line: pitch
+  moves, timing stays within a millisecond), so every timbre source gets the same vibrato;
+* a tuning offset of a few cents per player (given to the renderer: pitch bend or sampler ratio);
+* articulation: note lengths (staccato on some short notes, the rest held most of their value);
+* phrase-level dynamics: a smooth gain curve of a few dB over phrases of 4 to 12 s (the score's
+  own dynamic marks set the velocities, see :func:`~vcsep.datasets.synth.render.perform`);
+* breath or bow noise: band-limited noise that follows the notes, 28 to 40 dB under the part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from scipy import signal
+
+from vcsep.datasets.synth.render import SAMPLE_RATE, PlayedNote
+
+STRINGS = ("vn", "va", "vc", "db")
+BRASS = ("tpt", "hn", "tbn", "tba")
+# vibrato depth range in cents (half the peak-to-peak swing) per family; clarinettists and most
+# brass players use little or none
+_VIBRATO_CENTS = {"strings": (12.0, 35.0), "winds": (6.0, 25.0), "cl": (0.0, 6.0), "brass": (0.0, 12.0)}
+# noise band (Hz): bow hair on strings, breath on winds
+_NOISE_BAND = {"strings": (2000.0, 7000.0), "winds": (1200.0, 9000.0)}
+
+
+def family(code: str) -> str:
+    if code in STRINGS:
+        return "strings"
+    if code == "cl":
+        return "cl"
+    return "brass" if code in BRASS else "winds"
+
+
+@dataclass(frozen=True)
+class Player:
+    """How one player plays: vibrato depth (cents) and rate (Hz), tuning offset (cents), chance
+    of staccato on short notes, phrase dynamics depth (dB) and noise level (dB under the part)."""
+
+    vibrato_cents: float
+    vibrato_hz: float
+    tuning_cents: float
+    staccato: float
+    phrase_db: float
+    noise_db: float
+
+    def record(self) -> dict:
+        return {k: round(v, 3) for k, v in asdict(self).items()}
+
+
+def draw_player(code: str, rng: np.random.Generator) -> Player:
+    """A seeded player of instrument ``code``."""
+    low, high = _VIBRATO_CENTS[family(code)]
+    return Player(
+        vibrato_cents=float(rng.uniform(low, high)),
+        vibrato_hz=float(rng.uniform(4.5, 6.5)),
+        tuning_cents=float(rng.normal(0.0, 4.0)),
+        staccato=float(rng.uniform(0.0, 0.4)),
+        phrase_db=float(rng.uniform(1.0, 5.0)),
+        noise_db=float(rng.uniform(-40.0, -28.0)),
+    )
+
+
+def articulate(notes: list[PlayedNote], player: Player, rng: np.random.Generator) -> list[PlayedNote]:
+    """Note lengths: short notes (under 0.4 s) are detached (40-65 % of their length) with the
+    player's staccato chance; the others keep 88-100 % of theirs."""
+    out = []
+    for note in notes:
+        if note.duration < 0.4 and rng.random() < player.staccato:
+            factor = rng.uniform(0.4, 0.65)
+        else:
+            factor = rng.uniform(0.88, 1.0)
+        out.append(replace(note, duration=max(0.05, note.duration * factor)))
+    return out
+
+
+def _note_gate(notes: list[PlayedNote], n: int) -> np.ndarray:
+    """1 inside notes, 0 outside: float64 ``[n]``."""
+    gate = np.zeros(n)
+    for note in notes:
+        a = int(note.onset * SAMPLE_RATE)
+        gate[a : a + int(note.duration * SAMPLE_RATE)] = 1.0
+    return gate
+
+
+def _smooth(x: np.ndarray, taps: int) -> np.ndarray:
+    """``x`` through a Hann window of ``taps`` samples (unit gain), same length."""
+    window = np.hanning(taps)
+    return signal.oaconvolve(x, window / window.sum(), mode="same")
+
+
+def vibrato_depth(notes: list[PlayedNote], n: int, cents: float) -> np.ndarray:
+    """Vibrato depth in cents over time, float64 ``[n]``: none for the first 150 ms of a note, then
+    ramping in over 300 ms to ``cents`` scaled by the note's length (full from 0.8 s on)."""
+    depth = np.zeros(n)
+    for note in notes:
+        a = int(note.onset * SAMPLE_RATE)
+        b = min(n, a + int(note.duration * SAMPLE_RATE))
+        if b <= a:
+            continue
+        t = np.arange(b - a) / SAMPLE_RATE
+        ramp = np.clip((t - 0.15) / 0.3, 0.0, 1.0)
+        depth[a:b] = cents * min(1.0, note.duration / 0.8) * ramp
+    # smooth note boundaries so the read position never bends abruptly
+    return _smooth(depth, 481)
+
+
+def apply_vibrato(audio: np.ndarray, depth: np.ndarray, hz: float, phase: float) -> np.ndarray:
+    """Frequency-modulate ``audio`` (float32 ``[n]`` at 48 kHz) by ``depth`` cents (``[n]``) at
+    ``hz``: the output reads the input at a position whose speed is ``2**(cents(t)/1200)``."""
+    n = len(audio)
+    speed = np.exp2(depth * np.sin(2 * np.pi * hz * np.arange(n) / SAMPLE_RATE + phase) / 1200.0)
+    position = np.concatenate([[0.0], np.cumsum(speed[:-1])])
+    return np.interp(position, np.arange(n), audio).astype(np.float32)
+
+
+def phrase_curve(n: int, depth_db: float, rng: np.random.Generator) -> np.ndarray:
+    """A smooth gain curve (linear, float32 ``[n]``): three slow sinusoids of 4-12 s periods whose
+    sum swings about ``depth_db`` dB either way."""
+    # drawn at 100 Hz and interpolated: the curve is far slower than that
+    t = np.arange(n // 480 + 2) / 100.0
+    db = np.zeros(len(t))
+    for _ in range(3):
+        db += np.sin(2 * np.pi * t / rng.uniform(4.0, 12.0) + rng.uniform(0, 2 * np.pi))
+    curve = np.interp(np.arange(n) / SAMPLE_RATE, t, db)
+    return (10 ** (depth_db / 3 * curve / 20)).astype(np.float32)
+
+
+def player_noise(
+    code: str, notes: list[PlayedNote], audio: np.ndarray, level_db: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Bow or breath noise for one part: band-passed noise gated by its notes (20 ms attack and
+    release), ``level_db`` under the part's RMS while playing. float32 ``[n]``."""
+    n = len(audio)
+    gate = _note_gate(notes, n)
+    if not gate.any():
+        return np.zeros(n, dtype=np.float32)
+    gate = _smooth(gate, 961)
+    band = _NOISE_BAND["strings" if code in STRINGS else "winds"]
+    sos = signal.butter(2, band, btype="bandpass", fs=SAMPLE_RATE, output="sos")
+    noise = signal.sosfilt(sos, rng.standard_normal(n))
+    noise /= np.sqrt(np.mean(noise**2)) + 1e-12
+    playing = np.sqrt(np.mean(audio[gate > 0.5].astype(np.float64) ** 2)) if (gate > 0.5).any() else 0.0
+    return (noise * gate * playing * 10 ** (level_db / 20)).astype(np.float32)
+
+
+def express(
+    code: str, notes: list[PlayedNote], audio: np.ndarray, player: Player, rng: np.random.Generator
+) -> np.ndarray:
+    """The rendered part (float32 ``[n]`` at 48 kHz) with the player's vibrato, phrase dynamics and
+    bow/breath noise."""
+    n = len(audio)
+    if player.vibrato_cents > 0:
+        depth = vibrato_depth(notes, n, player.vibrato_cents)
+        audio = apply_vibrato(audio, depth, player.vibrato_hz, float(rng.uniform(0, 2 * np.pi)))
+    audio = audio + player_noise(code, notes, audio, player.noise_db, rng)
+    return audio * phrase_curve(n, player.phrase_db, rng)
