@@ -62,7 +62,8 @@ bench: setup
 # minutes on 2 CPU cores (detector 22, separator 42); on a GPU the train line picks it up itself.
 BUILD := build/models
 models: setup
-	$(BIN)/vcsep synth --out $(BUILD)/corpus --pieces 32 --seed 1 --max-seconds 30 --jobs 2 --overwrite
+	$(BIN)/vcsep synth --out $(BUILD)/corpus --pieces 32 --seed 1 --max-seconds 30 --jobs 2 --overwrite \
+	  --timbres fluidr3 --dry  # the shipped models' corpus: dry FluidR3, from before issue 14
 	$(BIN)/vcsep train-detector --corpus $(BUILD)/corpus --out $(BUILD)/detector --epochs 45 \
 	  --width 0.125 --seed 0 --workers 1
 	rm -rf $(BUILD)/separator  # a run folder that exists would be resumed

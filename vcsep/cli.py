@@ -30,17 +30,24 @@ def _size(text: str) -> tuple[int, int]:
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from vcsep.datasets.synth import SynthSettings, synthesize_corpus
+    from vcsep.datasets.synth.preview import write_preview
 
     settings = SynthSettings(
         seed=args.seed,
         soundfont=args.soundfont,
         size=args.size,
         max_seconds=args.max_seconds,
+        timbres=tuple(t for t in args.timbres.split(",") if t),
+        holdout_timbre=args.holdout_timbre,
+        expressive=not args.dry,
+        rooms=not args.dry,
     )
     written = synthesize_corpus(
         args.out, args.pieces, settings, jobs=args.jobs, overwrite=args.overwrite, progress=True
     )
     print(f"wrote {len(written)} pieces to {args.out}")
+    if args.preview:
+        print(f"listen: {write_preview(args.out)}")
     return 0
 
 
@@ -55,10 +62,14 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pieces", type=int, required=True, help="number of pieces")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same audio)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
-    p.add_argument("--soundfont", type=Path, default=None, help="GM .sf2 (default: FluidR3_GM)")
+    p.add_argument("--soundfont", type=Path, default=None, help="GM .sf2/.sf3 for the fluidr3 source")
     p.add_argument("--size", type=_size, default=(640, 360), help="video size WxH (default 640x360)")
-    p.add_argument("--max-seconds", type=float, default=60.0, help="cut each piece at this length")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="no piece is longer than this")
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty output folder")
+    p.add_argument("--timbres", default="fluidr3,musescore,tonejs", help="timbre sources (comma list)")
+    p.add_argument("--holdout-timbre", default=None, help="a source of --timbres kept for test pieces only")
+    p.add_argument("--dry", action="store_true", help="no expression, no rooms (as before #14)")
+    p.add_argument("--preview", action="store_true", help="also write preview.html: parts with spectrograms")
     p.set_defaults(func=_cmd_synth)
 
 

@@ -59,8 +59,15 @@ def models_corpus(models: Path) -> tuple[SynthSettings, int]:
         raise FileNotFoundError(f"{record} is missing: the demo needs the corpus record of the models")
     meta = json.loads(record.read_text())
     settings = meta["settings"]
+    # a record without timbre sources comes from before #14: dry FluidR3
     synth = SynthSettings(
-        seed=settings["seed"], size=tuple(settings["size"]), max_seconds=settings["max_seconds"]
+        seed=settings["seed"],
+        size=tuple(settings["size"]),
+        max_seconds=settings["max_seconds"],
+        timbres=tuple(settings.get("timbres", ("fluidr3",))),
+        holdout_timbre=settings.get("holdout_timbre"),
+        expressive=settings.get("expressive", False),
+        rooms=settings.get("rooms", False),
     )
     return synth, len(meta["pieces"])
 
