@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vcsep.audio.io import window
+from vcsep.datasets.augment import InputChain, degrade
 from vcsep.datasets.notes import activity_frames, note_intervals
 from vcsep.datasets.track import DatasetError, Track
 from vcsep.vocab import Vocabulary
@@ -54,6 +55,8 @@ class MixConfig:
     20 ms frames are above ``silence_db`` dBFS, and is redrawn up to ``tries`` times.
     ``activity_hz`` (frames per second) adds time-varying labels from the Notes files to every
     example (``activity [K, T]``); None gives clip-level labels only.
+    ``input_chain`` degrades the mixture as real inputs arrive (band limits, AAC/MP3, level;
+    :class:`~vcsep.datasets.augment.InputChain`); None leaves it clean.
     """
 
     coherent: float = 0.5
@@ -63,6 +66,7 @@ class MixConfig:
     silence_db: float = -50.0
     tries: int = 10
     activity_hz: float | None = None
+    input_chain: InputChain | None = None
 
 
 def active_fraction(audio: np.ndarray, rate: int, silence_db: float) -> float:
@@ -123,9 +127,12 @@ class InMemoryMixer:
         if not 0 <= index < self.examples:
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, index])
-        if rng.random() < self.config.coherent:
-            return self._coherent(rng)
-        return self._incoherent(rng)
+        example = self._coherent(rng) if rng.random() < self.config.coherent else self._incoherent(rng)
+        if self.config.input_chain is not None:
+            example["mixture"], example["targets"] = degrade(
+                example["mixture"], example["targets"], self.segment.sample_rate, self.config.input_chain, rng
+            )
+        return example
 
     def _start(self, rng: np.random.Generator, track: int) -> int:
         """Start of a target window inside track ``track`` (any start if the track is shorter)."""

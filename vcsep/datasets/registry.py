@@ -7,12 +7,13 @@ from pathlib import Path
 from vcsep.datasets.bach10 import load_bach10
 from vcsep.datasets.medleydb import load_medleydb
 from vcsep.datasets.musdb18 import load_musdb
+from vcsep.datasets.solos import load_solo_ensembles
 from vcsep.datasets.stemfolder import load_stem_folders
 from vcsep.datasets.track import DatasetError, Track
 from vcsep.datasets.urmp import corpus_split, load_urmp, split_tracks
 from vcsep.vocab import MUSDB2, MUSDB4, URMP, Vocabulary
 
-KINDS = ("urmp", "medleydb", "bach10", "stems", "musdb4", "musdb2", "musdb4-hq", "musdb2-hq")
+KINDS = ("urmp", "medleydb", "bach10", "stems", "solos", "musdb4", "musdb2", "musdb4-hq", "musdb2-hq")
 
 
 def vocabulary_of(spec: str) -> Vocabulary:
@@ -29,6 +30,7 @@ def load_dataset(spec: str, split: str | None = None) -> list[Track]:
 
     ``split`` (``train``/``test``) selects one side: URMP-layout corpora by their ``split.tsv``
     (or the shipped URMP split), MUSDB18 by its subset folders; other layouts have no split.
+    ``solos`` builds 24 seeded ensembles of the solo recordings under PATH (seed 0).
     """
     kind, sep, path = spec.partition(":")
     if not sep or kind not in KINDS or not path:
@@ -43,7 +45,13 @@ def load_dataset(spec: str, split: str | None = None) -> list[Track]:
     elif split:
         raise ValueError(f"{kind} has no official split; leave out the split")
     else:
-        tracks = {"medleydb": load_medleydb, "bach10": load_bach10, "stems": load_stem_folders}[kind](root)
+        readers = {
+            "medleydb": load_medleydb,
+            "bach10": load_bach10,
+            "stems": load_stem_folders,
+            "solos": load_solo_ensembles,
+        }
+        tracks = readers[kind](root)
     if not tracks:
         raise DatasetError(f"{spec}: no tracks" + (f" in split {split!r}" if split else ""))
     return tracks

@@ -1,0 +1,104 @@
+"""Artificial ensembles of real solo recordings: each clip its own ground truth.
+
+A folder of single-instrument recordings (such as ``../shared/realdev``: Medley-solos-DB excerpts
+under ``solos/<code>/`` and TinySOL notes named ``tinysol_<code>_*.wav``) becomes seeded mixtures
+of two or three different instruments, one clip each, cut to the shortest clip and given random
+gains. The stems sum to the mixture exactly (the mixture is their sum); the recordings are read
+where they lie, never copied.
+
+An instrument is named by the clip's folder (a code or name of :mod:`vcsep.vocab`) or else by a
+``_``-separated word of its file name.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from vcsep.audio.io import resample
+from vcsep.datasets.track import DatasetError, Track
+from vcsep.vocab import INSTRUMENTS
+
+AUDIO = (".wav", ".flac", ".ogg", ".mp3")
+RATE = 44100
+_BY_NAME = {i.code: i.code for i in INSTRUMENTS} | {i.name.replace(" ", "_"): i.code for i in INSTRUMENTS}
+
+
+def instrument_of(path: Path) -> str | None:
+    """Instrument code of a clip: its folder's name, else a word of its file name; None if neither."""
+    folder = _BY_NAME.get(path.parent.name.lower())
+    if folder:
+        return folder
+    return next((_BY_NAME[w] for w in path.stem.lower().split("_") if w in _BY_NAME), None)
+
+
+def find_clips(root: Path) -> dict[str, list[Path]]:
+    """Instrument code -> its clips under ``root`` (any depth), sorted by path."""
+    clips: dict[str, list[Path]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO and p.is_file()):
+        code = instrument_of(path)
+        if code is not None:
+            clips.setdefault(code, []).append(path)
+    return clips
+
+
+def _clip(path: Path, length: int, gain: float) -> tuple[np.ndarray, int]:
+    """One clip as a stem: mono float32 ``[1, length]`` at 44.1 kHz, scaled by ``gain``."""
+    try:
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise DatasetError(f"{path}: cannot read audio ({err})") from None
+    mono = resample(audio.mean(axis=1, keepdims=True).T, rate, RATE)
+    return (mono[:, :length] * np.float32(gain)).astype(np.float32), RATE
+
+
+def load_solo_ensembles(
+    root: Path | str, mixtures: int = 24, seed: int = 0, sizes: tuple[int, ...] = (2, 3)
+) -> list[Track]:
+    """``mixtures`` seeded ensembles from the clips under ``root``.
+
+    Each draws a size from ``sizes``, that many different instruments (weighted by their number of
+    clips), one clip of each (a clip
+    appears in at most one ensemble until every clip of its instrument has been used) and a gain
+    per clip of -6..0 dB; the ensemble lasts as long as its shortest clip. Tracks are 44.1 kHz mono,
+    their stems callables that read the clips (the mixture is the sum of the stems).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"solo recordings folder {root} does not exist")
+    clips = find_clips(root)
+    if len(clips) < min(sizes):
+        raise DatasetError(
+            f"{root}: clips of {len(clips)} instrument(s) ({', '.join(clips) or 'none'}); "
+            f"ensembles need {min(sizes)} different ones"
+        )
+    rng = np.random.default_rng(seed)
+    codes = sorted(clips)
+    # instruments weighted by their clips: a lone note does not sit in every ensemble
+    weights = np.array([len(clips[c]) for c in codes], dtype=np.float64)
+    weights /= weights.sum()
+    unused = {c: list(rng.permutation(len(clips[c]))) for c in codes}
+    lengths: dict[Path, int] = {}
+    tracks = []
+    for number in range(1, mixtures + 1):
+        size = min(int(rng.choice(sizes)), len(codes))
+        chosen = sorted(codes[i] for i in rng.choice(len(codes), size=size, replace=False, p=weights))
+        picks = {}
+        for code in chosen:
+            if not unused[code]:
+                unused[code] = list(rng.permutation(len(clips[code])))
+            picks[code] = clips[code][int(unused[code].pop(0))]
+        for path in picks.values():
+            if path not in lengths:
+                info = sf.info(str(path))
+                lengths[path] = int(info.frames * RATE // info.samplerate)
+        length = min(lengths[p] for p in picks.values())
+        stems = {
+            code: [partial(_clip, path, length, float(10 ** (rng.uniform(-6.0, 0.0) / 20)))]
+            for code, path in picks.items()
+        }
+        tracks.append(Track(f"ensemble{number:03d}_{'_'.join(chosen)}", RATE, stems))
+    return tracks
