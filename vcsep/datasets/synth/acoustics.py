@@ -116,9 +116,10 @@ def impulse_responses(room: Room, rng: np.random.Generator) -> np.ndarray:
         distance = float(np.linalg.norm(np.subtract(spot, room.mic)))
         direct_at = int(np.argmax(np.abs(h)))
         out[p, : len(h)] = h
-        tail = _late_tail(length, room.rt60, rng)
-        # diffuse-to-direct energy ratio (distance / critical distance)**2, direct amplitude 1/(4 pi r)
-        tail *= (distance / critical) / (4 * np.pi * distance)
+        direct = np.sum(h[max(direct_at - 40, 0) : direct_at + 41] ** 2)
+        # diffuse-to-direct energy ratio (distance / critical distance)**2, the direct energy as
+        # pyroomacoustics drew it (its own distance law and fractional-delay filter)
+        tail = _late_tail(length, room.rt60, rng) * np.sqrt(direct) * distance / critical
         start = direct_at + int(0.005 * SAMPLE_RATE)
         end = min(out.shape[1], start + length)
         out[p, start:end] += tail[: end - start]
