@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 from scipy import signal
 
 from vcsep import vocab
@@ -282,23 +283,24 @@ def test_real_solo_ensembles_from_realdev():
 
 
 def test_packed_corpus_unpacks_into_parts_of_bounded_size(corpus, tmp_path):
-    parts = pack_corpus(corpus, tmp_path / "parts", rate=22050, part_bytes=1_300_000)
+    parts = pack_corpus(corpus, tmp_path / "parts", rate=22050, part_bytes=700_000)
     assert len(parts) >= 2
-    assert all(path.stat().st_size <= 1_300_000 for path, _ in parts)
+    assert all(path.stat().st_size <= 700_000 for path, _ in parts)
     pieces = unpack_corpus([p for p, _ in parts], tmp_path / "back")
     assert sorted(p.name for p in pieces) == sorted(p.name for p in corpus.iterdir() if p.name[:2].isdigit())
     assert (tmp_path / "back" / "split.tsv").read_text() == (corpus / "split.tsv").read_text()
     for track in load_urmp(tmp_path / "back"):
-        original = {
-            c: a
-            for c, a in next(t for t in load_urmp(corpus) if t.name == track.name)
-            .slot_audio(22050, 1)
-            .items()
-        }
-        for code, audio in track.slot_audio(22050, 1).items():
-            np.testing.assert_allclose(audio, original[code], atol=1e-6)  # 24-bit FLAC: lossless enough
-        mix = track.mixture_audio(22050, 1)
-        np.testing.assert_allclose(mix, sum(track.slot_audio(22050, 1).values()), atol=1e-6)
+        stems = []
+        for path in (p for ps in track.stems.values() for p in ps):
+            audio, rate = sf.read(path, dtype="float32")
+            original, _ = sf.read(corpus / track.name / path.name, dtype="float32")
+            # 16-bit FLAC of the resampled stem: rounding only, half a step of 2**-15
+            expected = soxr.resample(original, SAMPLE_RATE, 22050, quality="HQ")
+            assert rate == 22050 and audio.shape == expected.shape
+            np.testing.assert_allclose(audio, expected, atol=2**-16 + 1e-7)
+            stems.append(audio)
+        mix, _ = sf.read(tmp_path / "back" / track.name / PieceName.parse(track.name).mix, dtype="float32")
+        np.testing.assert_allclose(mix, np.sum(stems, axis=0, dtype=np.float64), atol=1e-6)
     with pytest.raises(ValueError, match="more than a part holds"):
         pack_corpus(corpus, tmp_path / "small", part_bytes=20_000)
 
