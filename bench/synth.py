@@ -1,4 +1,5 @@
-"""Synthetic corpus speed: seconds of audio + video produced per wall second at 640x360.
+"""Synthetic corpus speed: seconds of audio + video produced per wall second at 640x360, with
+every stage on (three timbre sources, expressive players, rooms).
 
 Renders a few pieces with one worker and with one worker per core, and reports the media
 seconds written per wall second for each. Ends with ``synth_realtime_factor=<x>`` (the best

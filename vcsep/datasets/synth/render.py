@@ -146,8 +146,6 @@ def perform(
     With ``dynamics`` the score's dynamic marks scale each player's loudness (pp 0.74x .. ff 1.2x
     of the velocity).
     """
-    if not 0 < max_seconds < float("inf"):
-        raise ValueError(f"--max-seconds must be a positive number of seconds, got {max_seconds}")
     qpm = rng.uniform(60.0, 96.0)
     # Tempo drifts sinusoidally by a few percent over a few bars; seconds(q) is its integral.
     depth, period, phase = rng.uniform(0.01, 0.05), rng.uniform(8.0, 24.0), rng.uniform(0, 2 * np.pi)
