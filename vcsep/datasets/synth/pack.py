@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import soundfile as sf
 import soxr
 
 from vcsep.datasets.urmp_names import FOLDER_RE, PieceName
+from vcsep.files import atomic_path
 
 PART_BYTES = 60 * 2**20
 _TAR_OVERHEAD = 1024  # a member's header and padding, at most
@@ -55,13 +55,11 @@ def _piece_members(folder: Path, rate: int, video: bool) -> tuple[list[tuple[str
 
 
 def _write_tar(path: Path, members: list[tuple[str, bytes]]) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    with tarfile.open(tmp, "w") as tar:
+    with atomic_path(path) as tmp, tarfile.open(tmp, "w") as tar:
         for arc, data in members:
             info = tarfile.TarInfo(arc)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    os.replace(tmp, path)
 
 
 def pack_corpus(
@@ -120,9 +118,8 @@ def unpack_corpus(parts: list[Path | str], out: Path | str) -> list[Path]:
                 folder, _, name = member.name.rpartition("/")
                 files.setdefault(folder, {})[name] = tar.extractfile(member).read()
         for name, data in files.pop("", {}).items():
-            tmp = out / f".{name}.partial"
-            tmp.write_bytes(data)
-            os.replace(tmp, out / name)
+            with atomic_path(out / name) as tmp:
+                tmp.write_bytes(data)
         for folder, members in files.items():
             folders.append(_unpack_piece(out, folder, members))
     return folders
@@ -130,22 +127,21 @@ def unpack_corpus(parts: list[Path | str], out: Path | str) -> list[Path]:
 
 def _unpack_piece(out: Path, folder: str, members: dict[str, bytes]) -> Path:
     piece = PieceName.parse(folder)
-    tmp = out / f".tmp-{folder}"
-    tmp.mkdir(exist_ok=True)
-    stems, rate = [], 0
-    for name, data in sorted(members.items()):
-        if name.endswith(".flac"):
-            audio, rate = sf.read(io.BytesIO(data), dtype="float32")
-            sf.write(tmp / (name[: -len(".flac")] + ".wav"), audio, rate, subtype="FLOAT")
-            stems.append(audio)
-        else:
-            (tmp / name).write_bytes(data)
-    mix = np.sum(stems, axis=0, dtype=np.float64).astype(np.float32)
-    sf.write(tmp / piece.mix, mix, rate, subtype="FLOAT")
     final = out / folder
     if final.exists():
         raise FileExistsError(f"{final} exists; unpack into an empty folder")
-    tmp.rename(final)
+    with atomic_path(final) as tmp:
+        tmp.mkdir()
+        stems, rate = [], 0
+        for name, data in sorted(members.items()):
+            if name.endswith(".flac"):
+                audio, rate = sf.read(io.BytesIO(data), dtype="float32")
+                sf.write(tmp / (name[: -len(".flac")] + ".wav"), audio, rate, subtype="FLOAT")
+                stems.append(audio)
+            else:
+                (tmp / name).write_bytes(data)
+        mix = np.sum(stems, axis=0, dtype=np.float64).astype(np.float32)
+        sf.write(tmp / piece.mix, mix, rate, subtype="FLOAT")
     return final
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 
 import soundfile as sf
 
 from vcsep.datasets.urmp_names import PieceName
+from vcsep.files import atomic_path, write_text
 
 PAGE = "preview.html"
 _SECONDS = 8.0
@@ -46,10 +46,9 @@ def _spectrogram(wav: Path, png: Path) -> None:
     ax.set_xlabel("s")
     ax.set_ylabel("Hz")
     fig.tight_layout()
-    tmp = png.with_name(f".{png.name}.partial.png")
-    fig.savefig(tmp)
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    os.replace(tmp, png)
 
 
 def write_preview(corpus: Path | str, count: int = 6) -> Path:
@@ -86,8 +85,4 @@ def write_preview(corpus: Path | str, count: int = 6) -> Path:
         f"{_SECONDS:.0f} s of each stem (as the room's microphone hears the player alone)</p>"
         f"<table>{''.join(rows)}</table>\n"
     )
-    out = corpus / PAGE
-    tmp = out.with_name(f".{PAGE}.partial")
-    tmp.write_text(page)
-    os.replace(tmp, out)
-    return out
+    return write_text(corpus / PAGE, page)
