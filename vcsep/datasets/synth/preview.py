@@ -66,9 +66,10 @@ def write_preview(corpus: Path | str, count: int = 6) -> Path:
         _spectrogram(corpus / stem, png)
         part = piece["parts"][i]
         room = piece.get("room") or {}
+        # the player's noise_db is its bow/breath noise; the room's floor keeps its own name
         about = {"instrument": part["code"], "timbre": part["timbre"], **part.get("player", {})}
         if room:
-            about |= {"room": room["kind"], "rt60_s": room["rt60_s"], "noise_db": room["noise_floor_db"]}
+            about |= {k: room[k] for k in ("kind", "rt60_s", "noise_floor_db")}
         facts = ", ".join(f"{k} {v}" for k, v in about.items())
         rows.append(
             f"<tr><td><b>{html.escape(piece['folder'])}</b> part {i + 1}"
