@@ -101,7 +101,8 @@ def test_vibrato_swings_the_pitch_by_its_depth():
     n = 2 * SAMPLE_RATE
     tone = np.sin(2 * np.pi * 440 * np.arange(n) / SAMPLE_RATE).astype(np.float32)
     depth = np.full(n, 50.0)
-    out = apply_vibrato(tone, depth, 5.0, 0.0)
+    out, cents = apply_vibrato(tone, depth, 5.0, 0.0)
+    assert np.abs(cents).max() == pytest.approx(50.0, abs=0.01)
     crossings = np.flatnonzero((out[:-1] < 0) & (out[1:] >= 0))
     freq = SAMPLE_RATE / np.diff(crossings)
     assert freq.max() == pytest.approx(440 * 2 ** (50 / 1200), rel=0.01)

@@ -109,8 +109,11 @@ def test_notes_and_f0s_follow_the_score(corpus):
         times, values = f0.T
         assert np.allclose(np.diff(times), 256 / 44100, atol=2e-6)
         inside = (times >= onset[0]) & (times < onset[0] + dur[0])
-        assert np.allclose(values[inside], hz[0], atol=0.01)
-        assert np.any(values == 0) and set(np.round(values[values > 0], 2)) <= set(np.round(hz, 2))
+        # the F0s follow the player's tuning and vibrato: within 60 cents of the notated pitch
+        assert np.all(np.abs(1200 * np.log2(values[inside] / hz[0])) < 60)
+        voiced = values[values > 0]
+        nearest = np.min(np.abs(1200 * np.log2(voiced[:, None] / hz[None, :])), axis=1)
+        assert np.any(values == 0) and np.all(nearest < 60)
 
 
 def test_video_has_both_streams_at_urmp_rate(corpus):

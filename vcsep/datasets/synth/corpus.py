@@ -203,6 +203,7 @@ def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> dic
     if players:
         played = [expression.articulate(notes, p, extra) for notes, p in zip(played, players)]
     stems = np.zeros((len(name.codes), n), dtype=np.float32)
+    bends = [None] * len(name.codes)  # each part's tuning + vibrato in cents, for its F0s
     for i, (code, notes, timbre) in enumerate(zip(name.codes, played, timbres)):
         source = sources[timbre]
         tuning = players[i].tuning_cents if players else 0.0
@@ -211,7 +212,8 @@ def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> dic
         else:
             audio = render_samples(code, notes, n, source, tuning)
         if players:
-            audio = expression.express(code, notes, audio, players[i], extra)
+            audio, vibrato = expression.express(code, notes, audio, players[i], extra)
+            bends[i] = vibrato + tuning
         rms = np.sqrt(np.mean(audio[np.abs(audio) > 1e-4].astype(np.float64) ** 2)) if audio.any() else 0.0
         stems[i] = audio * np.float32(_PART_RMS / rms if rms > 0 else 1.0)
     stems *= np.asarray(gains, dtype=np.float32)[:, None]
@@ -222,10 +224,10 @@ def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> dic
     stems *= np.float32(PEAK / peak) if peak > 0 else np.float32(1.0)
     # The mix is the exact float32 sum of the stems as written.
     mix = stems.astype(np.float64).sum(axis=0).astype(np.float32)
-    for part, (notes, stem) in enumerate(zip(played, stems), start=1):
+    for part, (notes, stem, bend) in enumerate(zip(played, stems, bends), start=1):
         sf.write(folder / name.part_file("AuSep", part), stem, SAMPLE_RATE, subtype="FLOAT")
         (folder / name.part_file("Notes", part)).write_text(notes_table(notes))
-        (folder / name.part_file("F0s", part)).write_text(f0_table(notes, duration, F0_HOP_S))
+        (folder / name.part_file("F0s", part)).write_text(f0_table(notes, duration, F0_HOP_S, bend))
     sf.write(folder / name.mix, mix, SAMPLE_RATE, subtype="FLOAT")
     score_midi(name.codes, played).write(str(folder / name.score))
     write_performance_video(

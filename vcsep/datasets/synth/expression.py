@@ -114,13 +114,16 @@ def vibrato_depth(notes: list[PlayedNote], n: int, cents: float) -> np.ndarray:
     return _smooth(depth, 481)
 
 
-def apply_vibrato(audio: np.ndarray, depth: np.ndarray, hz: float, phase: float) -> np.ndarray:
+def apply_vibrato(
+    audio: np.ndarray, depth: np.ndarray, hz: float, phase: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Frequency-modulate ``audio`` (float32 ``[n]`` at 48 kHz) by ``depth`` cents (``[n]``) at
-    ``hz``: the output reads the input at a position whose speed is ``2**(cents(t)/1200)``."""
+    ``hz``: the output reads the input at a position whose speed is ``2**(cents(t)/1200)``.
+    Returns the output (float32 ``[n]``) and its pitch deviation ``cents(t)`` (float64 ``[n]``)."""
     n = len(audio)
-    speed = np.exp2(depth * np.sin(2 * np.pi * hz * np.arange(n) / SAMPLE_RATE + phase) / 1200.0)
-    position = np.concatenate([[0.0], np.cumsum(speed[:-1])])
-    return np.interp(position, np.arange(n), audio).astype(np.float32)
+    cents = depth * np.sin(2 * np.pi * hz * np.arange(n) / SAMPLE_RATE + phase)
+    position = np.concatenate([[0.0], np.cumsum(np.exp2(cents[:-1] / 1200.0))])
+    return np.interp(position, np.arange(n), audio).astype(np.float32), cents
 
 
 def phrase_curve(n: int, depth_db: float, rng: np.random.Generator) -> np.ndarray:
@@ -155,12 +158,13 @@ def player_noise(
 
 def express(
     code: str, notes: list[PlayedNote], audio: np.ndarray, player: Player, rng: np.random.Generator
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """The rendered part (float32 ``[n]`` at 48 kHz) with the player's vibrato, phrase dynamics and
-    bow/breath noise."""
+    bow/breath noise, and its vibrato in cents over time (float64 ``[n]``, for the F0 annotation)."""
     n = len(audio)
+    cents = np.zeros(n)
     if player.vibrato_cents > 0:
         depth = vibrato_depth(notes, n, player.vibrato_cents)
-        audio = apply_vibrato(audio, depth, player.vibrato_hz, float(rng.uniform(0, 2 * np.pi)))
+        audio, cents = apply_vibrato(audio, depth, player.vibrato_hz, float(rng.uniform(0, 2 * np.pi)))
     audio = audio + player_noise(code, notes, audio, player.noise_db, rng)
-    return audio * phrase_curve(n, player.phrase_db, rng)
+    return audio * phrase_curve(n, player.phrase_db, rng), cents
