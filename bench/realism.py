@@ -61,7 +61,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("model", type=Path, nargs="?", default=REPO / "vcsep" / "models" / "separator.pt")
-    parser.add_argument("--pieces", type=int, default=24)
+    parser.add_argument("--pieces", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--realdev", type=Path, default=realdev_default())
