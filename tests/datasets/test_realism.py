@@ -21,7 +21,7 @@ from vcsep.datasets.solos import load_solo_ensembles
 from vcsep.datasets.synth import SynthSettings, plan_corpus, synthesize_corpus
 from vcsep.datasets.synth.acoustics import draw_room, impulse_responses
 from vcsep.datasets.synth.corpus import draw_timbres, split_titles
-from vcsep.datasets.synth.expression import apply_vibrato, vibrato_depth
+from vcsep.datasets.synth.expression import CONTROL_RATE, apply_vibrato, control_length, vibrato_depth
 from vcsep.datasets.synth.pack import pack_corpus, unpack_corpus
 from vcsep.datasets.synth.preview import write_preview
 from vcsep.datasets.synth.render import SAMPLE_RATE, PlayedNote, render_part
@@ -100,7 +100,7 @@ def test_tuning_offset_moves_the_pitch():
 def test_vibrato_swings_the_pitch_by_its_depth():
     n = 2 * SAMPLE_RATE
     tone = np.sin(2 * np.pi * 440 * np.arange(n) / SAMPLE_RATE).astype(np.float32)
-    depth = np.full(n, 50.0)
+    depth = np.full(control_length(n), 50.0)
     out, cents = apply_vibrato(tone, depth, 5.0, 0.0)
     assert np.abs(cents).max() == pytest.approx(50.0, abs=0.01)
     crossings = np.flatnonzero((out[:-1] < 0) & (out[1:] >= 0))
@@ -110,9 +110,9 @@ def test_vibrato_swings_the_pitch_by_its_depth():
     # the read position stays within a millisecond of the original timing
     assert abs(len(crossings) - 880) <= 2
     notes = [PlayedNote(0.0, 0.3, 60, 90), PlayedNote(0.5, 1.4, 62, 90)]
-    d = vibrato_depth(notes, n, 30.0)
-    assert d[: int(0.1 * SAMPLE_RATE)].max() < 1.0  # no vibrato on the attack
-    assert d[: int(0.3 * SAMPLE_RATE)].max() < d[int(1.5 * SAMPLE_RATE)] == pytest.approx(30.0, abs=0.5)
+    d = vibrato_depth(notes, control_length(n), 30.0)  # at CONTROL_RATE
+    assert d[: int(0.1 * CONTROL_RATE)].max() < 1.0  # no vibrato on the attack
+    assert d[: int(0.3 * CONTROL_RATE)].max() < d[int(1.5 * CONTROL_RATE)] == pytest.approx(30.0, abs=0.5)
 
 
 def test_room_impulse_responses_decay_with_the_rooms_rt60():

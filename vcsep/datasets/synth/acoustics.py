@@ -188,6 +188,10 @@ def place(stems: np.ndarray, room: Room, rng: np.random.Generator) -> np.ndarray
     wet = signal.sosfilt(eq, wet, axis=1)
     peak = np.abs(wet.sum(axis=0)).max()
     # pink-ish floor: white noise through a one-pole low-pass, as a quiet room and preamp give
-    floor = signal.lfilter([0.1], [1.0, -0.9], rng.standard_normal(wet.shape), axis=1)
-    floor *= peak * 10 ** (room.noise_db / 20) / (np.sqrt(np.mean(floor**2)) + 1e-12)
+    floor = signal.lfilter(
+        np.float32([0.1]), np.float32([1.0, -0.9]), rng.standard_normal(wet.shape, dtype=np.float32), axis=1
+    )
+    floor *= np.float32(
+        peak * 10 ** (room.noise_db / 20) / (np.sqrt(np.mean(floor.astype(np.float64) ** 2)) + 1e-12)
+    )
     return (wet + floor).astype(np.float32)

@@ -227,7 +227,8 @@ def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> dic
     for part, (notes, stem, bend) in enumerate(zip(played, stems, bends), start=1):
         sf.write(folder / name.part_file("AuSep", part), stem, SAMPLE_RATE, subtype="FLOAT")
         (folder / name.part_file("Notes", part)).write_text(notes_table(notes))
-        (folder / name.part_file("F0s", part)).write_text(f0_table(notes, duration, F0_HOP_S, bend))
+        f0s = f0_table(notes, duration, F0_HOP_S, bend, expression.CONTROL_RATE)
+        (folder / name.part_file("F0s", part)).write_text(f0s)
     sf.write(folder / name.mix, mix, SAMPLE_RATE, subtype="FLOAT")
     score_midi(name.codes, played).write(str(folder / name.score))
     write_performance_video(

@@ -19,6 +19,9 @@ from scipy import signal
 
 from vcsep.datasets.synth.render import SAMPLE_RATE, PlayedNote
 
+# vibrato depth, note gates and read positions move slowly: computed at 1 kHz, then interpolated
+CONTROL_RATE = 1000
+_STEP = SAMPLE_RATE // CONTROL_RATE
 STRINGS = ("vn", "va", "vc", "db")
 BRASS = ("tpt", "hn", "tbn", "tba")
 # vibrato depth range in cents (half the peak-to-peak swing) per family; clarinettists and most
@@ -78,18 +81,28 @@ def articulate(notes: list[PlayedNote], player: Player, rng: np.random.Generator
     return out
 
 
-def _note_gate(notes: list[PlayedNote], n: int) -> np.ndarray:
-    """1 inside notes, 0 outside: float64 ``[n]``."""
-    gate = np.zeros(n)
+def control_length(n: int) -> int:
+    """Control-rate samples covering ``n`` audio samples (one every 1 ms, both ends included)."""
+    return n // _STEP + 2
+
+
+def _to_audio_rate(control: np.ndarray, n: int) -> np.ndarray:
+    """A control-rate signal linearly interpolated to ``n`` audio samples: float64 ``[n]``."""
+    return np.interp(np.arange(n) / _STEP, np.arange(len(control)), control)
+
+
+def _note_gate(notes: list[PlayedNote], m: int) -> np.ndarray:
+    """1 inside notes, 0 outside, at the control rate: float64 ``[m]``."""
+    gate = np.zeros(m)
     for note in notes:
-        a = int(note.onset * SAMPLE_RATE)
-        gate[a : a + int(note.duration * SAMPLE_RATE)] = 1.0
+        a = int(note.onset * CONTROL_RATE)
+        gate[a : a + int(note.duration * CONTROL_RATE)] = 1.0
     return gate
 
 
 def _smooth(x: np.ndarray, taps: int) -> np.ndarray:
-    """``x`` (float ``[n]``) through a triangular window about ``taps`` samples wide (two running
-    means of ``taps // 2``, unit gain), same length: O(n), unlike a convolution."""
+    """``x`` (float ``[m]``) through a triangular window about ``taps`` samples wide (two running
+    means of ``taps // 2``, unit gain), same length."""
     width = max(1, taps // 2)
     for _ in range(2):
         padded = np.concatenate([np.zeros(width // 2 + 1), x, np.zeros(width - 1 - width // 2)])
@@ -98,32 +111,33 @@ def _smooth(x: np.ndarray, taps: int) -> np.ndarray:
     return x
 
 
-def vibrato_depth(notes: list[PlayedNote], n: int, cents: float) -> np.ndarray:
-    """Vibrato depth in cents over time, float64 ``[n]``: none for the first 150 ms of a note, then
-    ramping in over 300 ms to ``cents`` scaled by the note's length (full from 0.8 s on)."""
-    depth = np.zeros(n)
+def vibrato_depth(notes: list[PlayedNote], m: int, cents: float) -> np.ndarray:
+    """Vibrato depth in cents at the control rate, float64 ``[m]``: none for the first 150 ms of a
+    note, then ramping in over 300 ms to ``cents`` scaled by the note's length (full from 0.8 s)."""
+    depth = np.zeros(m)
     for note in notes:
-        a = int(note.onset * SAMPLE_RATE)
-        b = min(n, a + int(note.duration * SAMPLE_RATE))
+        a = int(note.onset * CONTROL_RATE)
+        b = min(m, a + int(note.duration * CONTROL_RATE))
         if b <= a:
             continue
-        t = np.arange(b - a) / SAMPLE_RATE
+        t = np.arange(b - a) / CONTROL_RATE
         ramp = np.clip((t - 0.15) / 0.3, 0.0, 1.0)
         depth[a:b] = cents * min(1.0, note.duration / 0.8) * ramp
-    # smooth note boundaries so the read position never bends abruptly
-    return _smooth(depth, 481)
+    # smooth note boundaries (10 ms) so the read position never bends abruptly
+    return _smooth(depth, 10)
 
 
 def apply_vibrato(
     audio: np.ndarray, depth: np.ndarray, hz: float, phase: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Frequency-modulate ``audio`` (float32 ``[n]`` at 48 kHz) by ``depth`` cents (``[n]``) at
-    ``hz``: the output reads the input at a position whose speed is ``2**(cents(t)/1200)``.
-    Returns the output (float32 ``[n]``) and its pitch deviation ``cents(t)`` (float64 ``[n]``)."""
+    """Frequency-modulate ``audio`` (float32 ``[n]`` at 48 kHz) by ``depth`` cents (control rate,
+    ``[control_length(n)]``) at ``hz``: the output reads the input at a position whose speed is
+    ``2**(cents(t)/1200)``, integrated at the control rate (vibrato is far slower) and interpolated.
+    Returns the output (float32 ``[n]``) and its pitch deviation in cents at the control rate."""
     n = len(audio)
-    cents = depth * np.sin(2 * np.pi * hz * np.arange(n) / SAMPLE_RATE + phase)
-    position = np.concatenate([[0.0], np.cumsum(np.exp2(cents[:-1] / 1200.0))])
-    return np.interp(position, np.arange(n), audio).astype(np.float32), cents
+    cents = depth * np.sin(2 * np.pi * hz * np.arange(len(depth)) / CONTROL_RATE + phase)
+    position = _STEP * np.concatenate([[0.0], np.cumsum(np.exp2(cents[:-1] / 1200.0))])
+    return np.interp(_to_audio_rate(position, n), np.arange(n), audio).astype(np.float32), cents
 
 
 def phrase_curve(n: int, depth_db: float, rng: np.random.Generator) -> np.ndarray:
@@ -144,10 +158,10 @@ def player_noise(
     """Bow or breath noise for one part: band-passed noise gated by its notes (20 ms attack and
     release), ``level_db`` under the part's RMS while playing. float32 ``[n]``."""
     n = len(audio)
-    gate = _note_gate(notes, n)
+    gate = _note_gate(notes, control_length(n))
     if not gate.any():
         return np.zeros(n, dtype=np.float32)
-    gate = _smooth(gate, 961)
+    gate = _to_audio_rate(_smooth(gate, 20), n)
     band = _NOISE_BAND["strings" if code in STRINGS else "winds"]
     sos = signal.butter(2, band, btype="bandpass", fs=SAMPLE_RATE, output="sos")
     noise = signal.sosfilt(sos.astype(np.float32), rng.standard_normal(n, dtype=np.float32))
@@ -160,11 +174,11 @@ def express(
     code: str, notes: list[PlayedNote], audio: np.ndarray, player: Player, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """The rendered part (float32 ``[n]`` at 48 kHz) with the player's vibrato, phrase dynamics and
-    bow/breath noise, and its vibrato in cents over time (float64 ``[n]``, for the F0 annotation)."""
+    bow/breath noise, and its vibrato in cents at :data:`CONTROL_RATE` (for the F0 annotation)."""
     n = len(audio)
-    cents = np.zeros(n)
+    cents = np.zeros(control_length(n))
     if player.vibrato_cents > 0:
-        depth = vibrato_depth(notes, n, player.vibrato_cents)
+        depth = vibrato_depth(notes, len(cents), player.vibrato_cents)
         audio, cents = apply_vibrato(audio, depth, player.vibrato_hz, float(rng.uniform(0, 2 * np.pi)))
     audio = audio + player_noise(code, notes, audio, player.noise_db, rng)
     return audio * phrase_curve(n, player.phrase_db, rng), cents

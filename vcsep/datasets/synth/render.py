@@ -274,16 +274,18 @@ def notes_table(notes: list[PlayedNote]) -> str:
     return "".join(f"{n.onset:.6f}\t{n.hz:.3f}\t{n.duration:.6f}\n" for n in notes)
 
 
-def f0_table(notes: list[PlayedNote], duration: float, hop: float, cents: np.ndarray | None = None) -> str:
+def f0_table(
+    notes: list[PlayedNote], duration: float, hop: float, cents: np.ndarray | None = None, cents_rate: int = 1
+) -> str:
     """URMP ``F0s_*`` text: ``time s<TAB>f0 Hz`` every ``hop`` seconds, 0 where the part is silent.
 
-    ``cents`` (``[N]`` at 48 kHz: the player's tuning and vibrato) bends the notated pitch, as a
-    pitch tracker would see it."""
+    ``cents`` (the player's tuning and vibrato, sampled at ``cents_rate`` Hz) bends the notated
+    pitch, as a pitch tracker would see it."""
     times = np.arange(0.0, duration, hop)
     f0 = np.zeros_like(times)
     for n in notes:
         f0[(times >= n.onset) & (times < n.onset + n.duration)] = n.hz
     if cents is not None:
-        at = np.minimum((times * SAMPLE_RATE).astype(int), len(cents) - 1)
+        at = np.minimum((times * cents_rate).astype(int), len(cents) - 1)
         f0 *= np.exp2(cents[at] / 1200.0)
     return "".join(f"{t:.6f}\t{f:.3f}\n" for t, f in zip(times, f0))
