@@ -130,24 +130,24 @@ def note_pitch(stem: str) -> int | None:
 
 
 @cache
-def instrument_samples(folder: Path) -> tuple[tuple[int, np.ndarray], ...]:
-    """The recorded notes of one package, sorted by pitch: ``(MIDI pitch, float32 [N] at 48 kHz)``.
-
-    Decoded once per process (the mp3 packages cost a few hundred ms to decode).
-    """
-    notes = []
-    for file in sorted(folder.iterdir()):
-        pitch = note_pitch(file.stem)
-        if pitch is None or file.suffix not in (".wav", ".mp3"):
-            continue
-        audio, rate = sf.read(file, dtype="float32", always_2d=True)
-        mono = audio.mean(axis=1)
-        if rate != SAMPLE_RATE:
-            mono = soxr.resample(mono, rate, SAMPLE_RATE).astype(np.float32)
-        notes.append((pitch, mono))
+def instrument_samples(folder: Path) -> tuple[tuple[int, Path], ...]:
+    """The recorded notes of one package, sorted by pitch: ``(MIDI pitch, file)``."""
+    notes = [(note_pitch(f.stem), f) for f in sorted(folder.iterdir()) if f.suffix in (".wav", ".mp3")]
+    notes = [(pitch, f) for pitch, f in notes if pitch is not None]
     if not notes:
         raise FileNotFoundError(f"{folder} holds no note samples (A4.wav, As3.mp3, ...)")
     return tuple(sorted(notes, key=lambda n: n[0]))
+
+
+@cache
+def recording(file: Path) -> np.ndarray:
+    """One recorded note, mono float32 ``[N]`` at 48 kHz; decoded once per process and only when a
+    note needs it (the mp3 packages cost up to 350 ms each to decode whole)."""
+    audio, rate = sf.read(file, dtype="float32", always_2d=True)
+    mono = audio.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        mono = soxr.resample(mono, rate, SAMPLE_RATE).astype(np.float32)
+    return mono
 
 
 def render_samples(
@@ -174,19 +174,19 @@ def render_samples(
         if start >= n:
             continue
         pick = int(np.argmin(np.abs(pitches - note.pitch)))
-        recording = samples[pick][1]
+        take = recording(samples[pick][1])
         ratio = 2.0 ** ((note.pitch - pitches[pick] + tuning_cents / 100.0) / 12.0)
         held = int(round(note.duration * SAMPLE_RATE))
         length = min(held + release, n - start)
         pos = ratio * np.arange(length, dtype=np.float64)
-        last = len(recording) - 2
+        last = len(take) - 2
         if pos[-1] > last:
             # ping-pong between 30 % and 90 % of the recording: past its sustained middle
             a, b = 0.3 * last, 0.9 * last
             over = pos > b
             phase = np.mod(pos[over] - b, 2 * (b - a))
             pos[over] = np.where(phase < b - a, b - phase, a + (phase - (b - a)))
-        wave = np.interp(pos, np.arange(len(recording)), recording).astype(np.float32)
+        wave = np.interp(pos, np.arange(len(take)), take).astype(np.float32)
         envelope = np.ones(length, dtype=np.float32)
         fade = max(0, length - held)
         if fade:
