@@ -419,3 +419,25 @@ def test_checkpoints_by_wall_time_as_well(configs):
     callbacks = yaml.safe_load((configs / "base.yaml").read_text())["trainer"]["callbacks"]
     timed = [c["init_args"] for c in callbacks if "train_time_interval" in c.get("init_args", {})]
     assert timed == [{"filename": "timed-{step}", "train_time_interval": "0:10:00"}]
+
+
+def test_training_mixtures_can_arrive_as_real_inputs_do(cell_args, tmp_path):
+    from vcsep.datasets.augment import InputChain
+
+    chain = '{"band_limit": 1.0, "rates": [4000], "codec": 0.0, "level_db": [0.0, 0.0]}'
+    cli = train_main(
+        [*cell_args(tmp_path / "run"), "--data.input_chain", chain, "--trainer.fast_dev_run", "true"]
+    )
+    data = cli.datamodule
+    assert data.train_set.examples.config.input_chain == InputChain(
+        band_limit=1.0, rates=(4000,), codec=0.0, level_db=(0.0, 0.0)
+    )
+    assert data.val_set.examples.config.input_chain is None  # validation stays clean
+    example = data.train_set[0]
+    spectrum = lambda x: np.abs(np.fft.rfft(np.asarray(x).reshape(-1, np.asarray(x).shape[-1]).sum(0)))  # noqa: E731
+    n = example["targets"].shape[-1]
+    context = (example["mixture"].shape[-1] - n) // 2
+    high = np.fft.rfftfreq(n, 1 / 8000) > 2200  # above the 4 kHz rate's Nyquist
+    heard = spectrum(example["mixture"][..., context : context + n])[high]
+    clean = spectrum(example["targets"].sum(0))[high]
+    assert (heard**2).sum() < 1e-2 * (clean**2).sum()  # the mixture lost its top, the targets kept it

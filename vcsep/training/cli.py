@@ -13,6 +13,7 @@ that loads (see :mod:`vcsep.training.resume`).
 from __future__ import annotations
 
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -111,7 +112,9 @@ def _argv(args: list[str]):
     saved = sys.argv
     sys.argv = [saved[0] if saved else "vcsep", "train", *args]
     try:
-        yield
+        with warnings.catch_warnings():  # LightningCLI warns when argv and args both hold arguments
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+            yield
     finally:
         sys.argv = saved
 

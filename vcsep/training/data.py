@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vcsep.datasets import InMemoryMixer, MixConfig, Segment, Track, load_dataset
+from vcsep.datasets.augment import InputChain
 from vcsep.datasets.registry import KINDS
 
 SOURCES = ("inmemory", "scaper", "shards")
@@ -97,6 +98,8 @@ class SeparationDataModule(L.LightningDataModule):
             ``detections``/``mix``.
         time_varying: tell the model when each slot sounds, ``[K, T]`` at :data:`ACTIVITY_HZ` frames
             per second from the Notes files (in-memory mixing only), instead of clip presence ``[K]``.
+        input_chain: degrade training mixtures as real inputs arrive (band limits, AAC/MP3 round
+            trips, level: :class:`~vcsep.datasets.augment.InputChain`); validation stays clean.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class SeparationDataModule(L.LightningDataModule):
         label_noise: float = 0.0,
         label_dropout: float = 0.0,
         time_varying: bool = False,
+        input_chain: InputChain | None = None,
     ) -> None:
         super().__init__()
         if source not in SOURCES:
@@ -136,6 +140,7 @@ class SeparationDataModule(L.LightningDataModule):
         if not Path(where).is_dir():  # checked here, before the trainer starts, not in setup()
             raise ValueError(f"{where}: the {kind} dataset folder does not exist (data {data!r})")
         self.save_hyperparameters()
+        self.input_chain = input_chain  # the object itself: hparams keep dataclasses as dicts
         self.segment: Segment | None = None
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
@@ -187,7 +192,7 @@ class SeparationDataModule(L.LightningDataModule):
             train = ScaperMixer(train_tracks, self.segment, library, seed=hp.seed, examples=hp.train_examples)
             train_presence = None
         else:
-            config = MixConfig(coherent=hp.coherent, activity_hz=activity_hz)
+            config = MixConfig(coherent=hp.coherent, activity_hz=activity_hz, input_chain=self.input_chain)
             train = InMemoryMixer(
                 train_tracks, self.segment, config, seed=hp.seed, examples=hp.train_examples
             )
