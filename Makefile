@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 # Debian packages the design needs: fluidsynth + two GM soundfonts (the synthetic corpus's
 # FluidR3 and MuseScore General timbre sources), ffmpeg (stempeg, used by musdb and museval),
 # libsox-dev (scaper's soxbindings build), nodejs for npm (the recorded-note timbre source below).
-# chromium renders the HTML reports in the tests.
-DEBS := fluidsynth fluid-soundfont-gm musescore-general-soundfont ffmpeg libsox-dev chromium nodejs
+# chromium renders the HTML reports in the tests. tuxpaint-stamps-default has the real instrument
+# photographs the recogniser's head trains and is checked on (read from /usr/share, never shipped).
+DEBS := fluidsynth fluid-soundfont-gm musescore-general-soundfont ffmpeg libsox-dev chromium nodejs \
+  tuxpaint-stamps-default
 STAMP := $(VENV)/.installed
 # Recorded single notes (VSCO-2 CE and other free sources, CC BY 3.0) for 11 instruments, the
 # `tonejs` timbre source; only some instruments exist as -wav packages, the others as -mp3.

