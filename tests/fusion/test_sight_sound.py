@@ -1,0 +1,97 @@
+"""The sight+sound rule (vcsep.fusion.labels.fuse) on hand-made label vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vcsep import vocab
+from vcsep.audio.tagger import Tags
+from vcsep.fusion.labels import fuse
+from vcsep.vision.labels import UNKNOWN, InstrumentLabels
+
+
+def sight(values: dict[str, float], columns: int = 8, fallback: bool = False) -> InstrumentLabels:
+    presence = np.zeros(vocab.K, dtype=np.float32)
+    for code, p in values.items():
+        presence[vocab.index(code)] = p
+    if fallback:
+        presence[:] = UNKNOWN
+    activity = np.repeat(presence[:, None], columns, axis=1)
+    return InstrumentLabels(presence, activity, 4.0, 0.25, fallback)
+
+
+def sound(values: dict[str, float], activity: dict[str, list[float]] | None = None, columns: int = 8) -> Tags:
+    presence = np.zeros(vocab.K, dtype=np.float32)
+    act = np.zeros((vocab.K, columns), dtype=np.float32)
+    for code, p in values.items():
+        presence[vocab.index(code)] = p
+        act[vocab.index(code)] = (activity or {}).get(code, [p] * columns)
+    return Tags(presence, act, 4.0, vocab.CODES)
+
+
+def present(result) -> list[str]:
+    return sorted(result.fused.present)
+
+
+def test_audio_only_is_the_tagger_and_video_only_is_sight():
+    heard = sound({"vn": 0.9, "tba": 0.7, "fl": 0.2})
+    assert present(fuse(None, heard)) == ["tba", "vn"]
+    # equal up to the [0.01, 0.99] clipping of the log-odds
+    np.testing.assert_allclose(fuse(None, heard).fused.presence, heard.presence, atol=0.0101)
+    seen = sight({"tpt": 0.8, "vc": 0.3})
+    np.testing.assert_allclose(fuse(seen, None).fused.presence, seen.presence, atol=0.0101)
+    # the vision fallback (nothing detected) says nothing: sound alone decides
+    np.testing.assert_allclose(
+        fuse(sight({}, fallback=True), heard).fused.presence, fuse(None, heard).fused.presence
+    )
+
+
+def test_sound_picks_the_member_of_a_lookalike_group():
+    # sight sees a violin-shaped instrument and cannot tell violin from viola; sound hears a viola
+    seen = sight({"vn": 0.9, "va": 0.85})
+    result = fuse(seen, sound({"va": 0.9, "vn": 0.1}))
+    assert present(result) == ["va"]
+    # cello or double bass, oboe or clarinet: the same
+    assert present(fuse(sight({"vc": 0.8}), sound({"db": 0.8, "vc": 0.05}))) == ["db"]
+    assert present(fuse(sight({"ob": 0.7, "cl": 0.6}), sound({"cl": 0.9}))) == ["cl"]
+    # two members both heard (a violin and a viola) both stay
+    assert present(fuse(seen, sound({"va": 0.9, "vn": 0.8}))) == ["va", "vn"]
+
+
+def test_agreement_strengthens_and_confident_disagreement_is_undecided():
+    both = fuse(sight({"tpt": 0.7}), sound({"tpt": 0.7})).fused.presence[vocab.index("tpt")]
+    assert both > 0.8
+    clash = fuse(sight({"hn": 0.99}), sound({"hn": 0.01})).fused.presence[vocab.index("hn")]
+    assert clash == pytest.approx(0.5, abs=1e-6)
+    # sight's false alarm the tagger does not hear is dropped; nothing else appears
+    assert present(fuse(sight({"tpt": 0.9, "tba": 0.6}), sound({"tpt": 0.9, "tba": 0.05}))) == ["tpt"]
+
+
+def test_activity_follows_sound_and_peaks_at_the_fused_presence():
+    shape = [0.0, 0.1, 0.9, 0.9, 0.3, 0.0, 0.0, 0.45]
+    result = fuse(sight({"fl": 0.9}), sound({"fl": 0.9}, {"fl": shape}))
+    row = result.fused.activity[vocab.index("fl")]
+    p = result.fused.presence[vocab.index("fl")]
+    assert row.max() == pytest.approx(p)
+    np.testing.assert_allclose(row, p * np.array(shape) / 0.9, atol=1e-6)
+    assert result.fused.activity.shape == (vocab.K, 8)
+
+
+def test_neither_source_is_the_unknown_fallback_and_rows_table_all_three():
+    nothing = fuse(None, None, n_columns=3)
+    assert nothing.fused.fallback and nothing.fused.present == []
+    assert nothing.fused.activity.shape == (vocab.K, 3)
+    result = fuse(sight({"vn": 0.9}), sound({"vn": 0.8, "vc": 0.6}))
+    rows = {r["code"]: r for r in result.rows()}
+    assert rows["vn"]["sight"] == pytest.approx(0.9) and rows["vn"]["sound"] == pytest.approx(0.8)
+    assert rows["vn"]["present"] and not rows["tpt"]["present"]
+    text = result.table()
+    assert "sight" in text.splitlines()[0] and "violin" in text
+    assert fuse(None, sound({"vn": 0.8})).rows()[0]["sight"] is None
+
+
+def test_rows_other_than_the_urmp_slots_are_refused():
+    seen = sight({"vn": 0.9}).for_sources(["vn", "vc"])
+    with pytest.raises(ValueError, match="13 URMP slots"):
+        fuse(seen, None)
