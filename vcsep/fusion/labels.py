@@ -31,12 +31,26 @@ Audio-only input passes ``sight=None``; a video without a tagger passes ``sound=
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from vcsep import vocab
-from vcsep.audio.tagger import Tags
-from vcsep.vision.labels import UNKNOWN, InstrumentLabels
+from vcsep.audio.tagger import SAMPLE_RATE as TAGGER_RATE
+from vcsep.audio.tagger import Tagger, Tags
+from vcsep.vision.detector import Detections
+from vcsep.vision.labels import (
+    DEFAULT_FPS,
+    DEFAULT_MIN_FRACTION,
+    DEFAULT_RATE_HZ,
+    UNKNOWN,
+    InstrumentLabels,
+    detect_video,
+    labels_from_detections,
+)
+from vcsep.vision.labels import DEFAULT_THRESHOLD as DEFAULT_SIGHT_THRESHOLD
+from vcsep.vision.recognizer import Recognizer, budget_fps
+from vcsep.vision.video import probe, read_audio_track
 
 LOOKALIKES: tuple[tuple[str, ...], ...] = (("vn", "va"), ("vc", "db"), ("ob", "cl"))
 DEFAULT_THRESHOLD = 0.5
@@ -101,11 +115,11 @@ class SightSound:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        """JSON-ready: the fused labels (:meth:`InstrumentLabels.to_dict`) plus per-slot sight/sound/fused."""
-        return {
-            **self.fused.to_dict(),
-            "sources": {r["code"]: {k: r[k] for k in ("sight", "sound", "fused")} for r in self.rows()},
-        }
+        """JSON-ready: the fused labels (:meth:`InstrumentLabels.to_dict`) plus, under ``sources``,
+        each slot's sight, sound and fused presence (None where that input is missing)."""
+        rnd = lambda v: None if v is None else round(v, 4)  # noqa: E731
+        sources = {r["code"]: {k: rnd(r[k]) for k in ("sight", "sound", "fused")} for r in self.rows()}
+        return {**self.fused.to_dict(), "sources": sources}
 
 
 def fuse(
@@ -168,3 +182,73 @@ def fuse(
         codes=codes,
     )
     return SightSound(sight, sound, labels)
+
+
+def has_picture(path: str | Path) -> bool:
+    """Whether a media file has a video stream that is a picture track (a cover image in an mp3 or
+    m4a is not); raises ``ValueError`` naming the file when it cannot be opened."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return any(
+                not (s.disposition & av.stream.Disposition.attached_pic) for s in container.streams.video
+            )
+    except (av.error.FFmpegError, OSError) as err:
+        raise ValueError(f"{path}: cannot read the file ({err})") from None
+
+
+def label_recording(
+    path: str | Path,
+    *,
+    sight=None,
+    tagger: Tagger | None = None,
+    fps: float | None = None,
+    sight_threshold: float | None = None,
+    rate_hz: float = DEFAULT_RATE_HZ,
+    min_fraction: float = DEFAULT_MIN_FRACTION,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> tuple[SightSound, Detections | None]:
+    """Sight, sound and fused labels of a video or audio file, and the detections behind sight.
+
+    Args:
+        path: a video (its frames go to ``sight``, its audio track to ``tagger``) or an audio file.
+        sight: a :class:`~vcsep.vision.recognizer.Recognizer` or
+            :class:`~vcsep.vision.detector.Detector`, or None (no sight).
+        tagger: the listening tagger, or None (no sound).
+        fps: frames sampled per second; default: the recogniser's frame budget
+            (:func:`~vcsep.vision.recognizer.budget_fps`), 2 for a detector.
+        sight_threshold: sight's presence threshold (shown in sight's own labels); default 0.5 for
+            the recogniser (a calibrated probability), the detector's 0.25 otherwise.
+        rate_hz, min_fraction: activity rate and the fraction of frames an instrument must be seen on.
+
+    Returns:
+        ``(SightSound, detections or None)``.
+    """
+    path = Path(path)
+    picture = has_picture(path)
+    sight_labels, detections = None, None
+    if picture and sight is not None:
+        info = probe(path)
+        recognizer = isinstance(sight, Recognizer)
+        if fps is None:
+            fps = budget_fps(info.duration_s) if recognizer else DEFAULT_FPS
+        if sight_threshold is None:
+            sight_threshold = DEFAULT_THRESHOLD if recognizer else DEFAULT_SIGHT_THRESHOLD
+        detections = detect_video(
+            path, sight, fps=fps, cache_dir=cache_dir, use_cache=use_cache, progress=progress
+        )
+        sight_labels = labels_from_detections(
+            detections,
+            info.duration_s,
+            rate_hz=rate_hz,
+            min_fraction=min_fraction,
+            threshold=sight_threshold,
+            source=path,
+        )
+    sound = None
+    if tagger is not None and (not picture or probe(path).has_audio):
+        sound = tagger.tag(read_audio_track(path, TAGGER_RATE, channels=1), TAGGER_RATE, rate_hz=rate_hz)
+    return fuse(sight_labels, sound), detections

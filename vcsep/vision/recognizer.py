@@ -47,6 +47,11 @@ STRIDE = 32
 FRAME_SIDE = 768
 # Window sizes in cells (96 and 160 pixels at FRAME_SIDE): the sizes an instrument takes on a stage.
 WINDOWS = (3, 5)
+# Frames a video is sampled at, whatever its length (at most MAX_FPS): the backbone's cost per
+# frame is what the 20 s budget for 3 minutes of 1080p allows; presence is a quantile over frames,
+# so a fixed count also keeps its meaning the same on short and long videos.
+FRAME_BUDGET = 16
+MAX_FPS = 1.0
 # EfficientNet-Lite was trained on pixels scaled to [-1, 1] (TF's mean 127, std 128), not on
 # torchvision's ImageNet mean/std: on the real cut-out photos this scaling ranks them better.
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.5
@@ -63,6 +68,11 @@ IMAGENET_CLASS = {
     "tpt": 513,  # cornet
 }
 LOOKALIKE = {"va": "vn", "db": "vc", "cl": "ob", "tba": "hn"}
+
+
+def budget_fps(duration_s: float, frames: int = FRAME_BUDGET, max_fps: float = MAX_FPS) -> float:
+    """Frames/s that sample about ``frames`` frames from ``duration_s`` seconds (at most ``max_fps``)."""
+    return min(max_fps, frames / max(duration_s, 1e-3))
 
 
 def default_backbone_weights() -> Path:
