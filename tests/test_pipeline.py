@@ -104,13 +104,16 @@ def test_api_uses_the_detector(clip, models, monkeypatch, tmp_path):
     presence[[vocab.index("vc"), vocab.index("fl")]] = [0.9, 0.6]
     monkeypatch.setattr("vcsep.vision.labels.video_labels", stub_labels(presence))
     separator = vcsep.Separator.from_pretrained(models)
-    separator.detector = StubDetector()
+    separator.detector, separator.tagger = StubDetector(), None
     result = separator.separate_video(video, out_dir=tmp_path / "out")
     assert result.instruments == ["vc", "fl"] and set(result.stems) == {"vc", "fl"}
     np.testing.assert_array_equal(result.labels, vocab.multi_hot(["vc", "fl"]))
-    np.testing.assert_array_equal(result.presence, presence)
+    # sight alone, read against the detector's threshold 0.25: log-odds shifted by logit(0.25)
+    expected = 1 / (1 + (1 - presence) / presence * 0.25 / 0.75)
+    np.testing.assert_allclose(result.presence[[2, 4]], expected[[2, 4]], rtol=1e-5)
     page = (tmp_path / "out" / "index.html").read_text()
-    assert "<td>0.90</td>" in page and "<td>0.60</td>" in page
+    assert "<th>sight</th><th>sound</th><th>fused</th>" in page
+    assert "<td>0.90</td><td>-</td><td>0.96</td>" in page and "<td>0.60</td><td>-</td><td>0.82</td>" in page
 
 
 def test_nothing_detected_falls_back_to_the_baseline(clip, models, monkeypatch, tmp_path):
@@ -119,17 +122,56 @@ def test_nothing_detected_falls_back_to_the_baseline(clip, models, monkeypatch, 
         "vcsep.vision.labels.video_labels", stub_labels(np.full(vocab.K, 0.5, np.float32), True)
     )
     separator = vcsep.Separator.from_pretrained(models)
-    separator.detector = StubDetector()
+    separator.detector, separator.tagger = StubDetector(), None
     result = separator.separate_video(video)
     assert result.labels is None and result.instruments
     (tmp_path / "only").mkdir()
     save_checkpoint(ConditionedSeparator("concat", "input", **TINY), tmp_path / "only" / "separator.pt")
     alone = vcsep.Separator.from_pretrained(tmp_path / "only" / "separator.pt")
-    alone.detector = StubDetector()
+    alone.detector, alone.tagger = StubDetector(), None
     with pytest.raises(ValueError, match="pass the instruments"):
         alone.separate_video(video)
-    with pytest.raises(ValueError, match="no detector weights"):
-        vcsep.Separator.from_pretrained(tmp_path / "only").separate_video(video)
+    blind = vcsep.Separator.from_pretrained(tmp_path / "only")
+    blind.detector, blind.tagger = None, None
+    with pytest.raises(ValueError, match="no detector weights or tagger"):
+        blind.separate_video(video)
+
+
+class StubTagger:
+    """Hears a violin and a cello, nothing else."""
+
+    def tag(self, audio, sample_rate, rate_hz=4.0, **kwargs):
+        from vcsep.audio.tagger import Tags
+
+        presence = vocab.multi_hot(["vn", "vc"]) * 0.9
+        columns = int(np.ceil(audio.shape[-1] / sample_rate * rate_hz))
+        return Tags(presence, np.repeat(presence[:, None], columns, 1), rate_hz, vocab.CODES)
+
+
+def test_audio_files_are_separated_by_sound_alone(clip, models, tmp_path, capsys):
+    video, name = clip
+    mixture, rate = sf.read(video.parent / name.mix, dtype="float32")
+    song = tmp_path / "song.flac"
+    sf.write(song, mixture, rate)
+    separator = vcsep.Separator.from_pretrained(models)
+    separator.detector, separator.tagger = StubDetector(), StubTagger()  # sight is never asked
+    result = separator.separate_video(song, out_dir=tmp_path / "out")
+    assert result.instruments == ["vn", "vc"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.wav")) == ["mixture.wav", "vc.wav", "vn.wav"]
+    assert not list((tmp_path / "out").glob("*.mp4")) and not list((tmp_path / "out").glob("*.flac"))
+    assert "<td>-</td><td>0.90</td><td>0.90</td>" in (tmp_path / "out" / "index.html").read_text()
+    # the command line, with a real (tiny, untrained) tagger beside the model: it runs end to end
+    from vcsep.audio.tagger import Tagger, TaggerNet
+
+    own = tmp_path / "models"
+    own.mkdir()
+    for f in models.iterdir():
+        (own / f.name).write_bytes(f.read_bytes())
+    Tagger(TaggerNet(n_mels=32, channels=8)).save(own / "tagger.pt")
+    wav = tmp_path / "song.wav"
+    sf.write(wav, mixture, rate)
+    assert main(["separate", str(wav), "--out", str(tmp_path / "cli"), "--model", str(own)]) == 0
+    assert (tmp_path / "cli" / "mixture.wav").is_file() and (tmp_path / "cli" / "index.html").is_file()
 
 
 def test_separate_audio_matches_the_requested_slots(models):

@@ -190,22 +190,23 @@ def _cmd_separate(args: argparse.Namespace) -> int:
 def _add_separate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "separate",
-        help="separate a performance video into one track per instrument",
-        description="Read the video's audio, detect the instruments on its frames (or take "
-        "--instruments), separate, and write one WAV per instrument, the video with one audio track "
-        "per stem (picture not re-encoded) and index.html with players and spectrograms.",
+        help="separate a performance video (or an audio file) into one track per instrument",
+        description="Read the audio, find the instruments by sight (the frames) and sound (the listening "
+        "tagger), or take --instruments, separate, and write one WAV per instrument, for a video the "
+        "video with one audio track per stem (picture not re-encoded), and index.html with players, "
+        "spectrograms and what sight, sound and both found.",
     )
-    p.add_argument("video", type=Path, help="video with an audio track (mp4, mkv, mov...)")
+    p.add_argument("video", type=Path, help="video with an audio track (mp4, mkv, mov...) or audio file")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument(
         "--model",
         type=Path,
         default=DEFAULT_MODELS,
-        help="folder with separator.pt (and detector.pt, "
-        "baseline.pt) or a separator checkpoint (default: the models shipped with vcsep)",
+        help="folder with separator.pt (and baseline.pt, recognizer_head.pt, tagger.pt) or a separator "
+        "checkpoint (default: the models shipped with vcsep; missing sight/sound models: the shipped ones)",
     )
     p.add_argument(
-        "--detector", default=None, help="detector weights (default: detector.pt beside the model)"
+        "--detector", default=None, help="YOLO detector weights for sight (default: the ImageNet recogniser)"
     )
     p.add_argument("--instruments", default=None, help="skip detection: comma-separated codes, e.g. vn,vc")
     p.add_argument("--device", type=device_argument, default="cpu", help="torch device, e.g. cpu or cuda:0")

@@ -2,13 +2,15 @@
 
     from vcsep import Separator
     sep = Separator.from_pretrained()                   # the shipped models, or a folder with
-                                                        # separator.pt (+ detector.pt, baseline.pt)
-    result = sep.separate_video("quartet.mp4", out_dir="quartet_stems")
+                                                        # separator.pt (+ baseline.pt, tagger.pt...)
+    result = sep.separate_video("quartet.mp4", out_dir="quartet_stems")   # or an audio file
     result.stems["vn"]                                  # float32 [C, N] at result.sample_rate
 
-The instruments come from the detector (or are given: ``instruments=["vn", "vc"]``). When the
-detector finds nothing, a shipped unconditioned ``baseline.pt`` separates without labels; without
-one, a clear error asks for the instruments.
+The instruments come from sight and sound (:func:`vcsep.fusion.labels.label_recording`: the
+ImageNet recogniser, or a YOLO detector, on the frames and the listening tagger on the audio; an
+audio file has sound only), or are given: ``instruments=["vn", "vc"]``. When neither finds
+anything, a shipped unconditioned ``baseline.pt`` separates without labels; without one, a clear
+error asks for the instruments.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import errno
 import html
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ from vcsep.fusion.checkpoint import load_separator
 from vcsep.fusion.separator import ConditionedSeparator
 
 SEPARATOR_FILE, BASELINE_FILE, DETECTOR_FILE = "separator.pt", "baseline.pt", "detector.pt"
+HEAD_FILE, TAGGER_FILE = "recognizer_head.pt", "tagger.pt"
 
 
 class AudioFiles(Mapping):
@@ -59,9 +62,11 @@ class AudioFiles(Mapping):
 class SeparationResult:
     """Stems of the instruments judged present: code -> float32 ``[C, N]`` at ``sample_rate`` Hz.
 
-    ``sources`` are the separator's output slots (codes, in order); ``presence`` is the detector's
-    clip-level presence ``[K]`` over them (None when the instruments were given); ``labels`` what the
-    separator was told (``[K]``, None for the unconditioned baseline). A video separated into a
+    ``sources`` are the separator's output slots (codes, in order); ``presence`` is the fused (sight
+    and sound) clip-level presence ``[K]`` over them (None when the instruments were given);
+    ``labels`` what the separator was told (``[K]``, None for the unconditioned baseline);
+    ``label_sources`` the sight/sound/fused rows of :meth:`vcsep.fusion.labels.SightSound.rows`
+    (None when the instruments were given). A video separated into a
     folder is streamed: its ``stems`` (an :class:`AudioFiles`) and ``mixture`` are read from the
     written WAV files on access.
     """
@@ -74,6 +79,7 @@ class SeparationResult:
     sources: tuple[str, ...]
     presence: np.ndarray | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    label_sources: list[dict] | None = None
 
     @property
     def mixture(self) -> np.ndarray:
@@ -95,7 +101,10 @@ def parse_instruments(text: str, sources: Sequence[str]) -> list[str]:
 
 
 class Separator:
-    """A conditioned separator with its detector (optional) and unconditioned fallback (optional).
+    """A conditioned separator with its sight model and listening tagger (each optional) and
+    unconditioned fallback (optional). Sight (``detector``) is a
+    :class:`~vcsep.vision.recognizer.Recognizer` or a YOLO :class:`~vcsep.vision.detector.Detector`,
+    built by ``load_sight`` on first use.
 
     ``precision`` is the arithmetic of the separator's forward pass (see
     :data:`vcsep.audio.inference.PRECISIONS`): ``"32"``, or ``"bf16"``, faster on CPUs with
@@ -109,7 +118,8 @@ class Separator:
         baseline: ConditionedSeparator | None = None,
         device: str = "cpu",
         precision: str = "32",
-        detector_path: Path | None = None,
+        tagger=None,
+        load_sight: Callable[[], object] | None = None,
     ) -> None:
         if model.mechanism is None and baseline is None:
             baseline = model
@@ -118,28 +128,27 @@ class Separator:
                 f"the baseline separates {', '.join(baseline.sources)}, the model {', '.join(model.sources)}"
             )
         check_precision(precision)
-        self.model, self.baseline = model, baseline
-        self._detector, self.detector_path = detector, detector_path
+        self.model, self.baseline, self.tagger = model, baseline, tagger
+        self._detector, self._load_sight = detector, load_sight
         self.device, self.precision = device, precision
 
     @property
     def detector(self):
-        """The instrument detector, loaded (safely, see :mod:`vcsep.vision.detector`) on first use
-        only: separating with given instruments never reads the detector file. None without one."""
-        if self._detector is None and self.detector_path is not None:
-            from vcsep.vision.detector import Detector
-
-            self._detector = Detector(self.detector_path, device=self.device)
+        """The sight model, built on first use only: separating given instruments or an audio file
+        never reads a detector file (loaded safely, see :mod:`vcsep.vision.detector`) nor the
+        ImageNet backbone. None without one."""
+        if self._detector is None and self._load_sight is not None:
+            self._detector, self._load_sight = self._load_sight(), None
         return self._detector
 
     @detector.setter
     def detector(self, detector) -> None:
-        self._detector = detector
+        self._detector, self._load_sight = detector, None
 
     @property
     def has_detector(self) -> bool:
-        """Whether a detector is there to load (without loading it)."""
-        return self._detector is not None or self.detector_path is not None
+        """Whether a sight model is there to load (without loading it)."""
+        return self._detector is not None or self._load_sight is not None
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -155,9 +164,13 @@ class Separator:
         precision: str = "32",
     ) -> Separator:
         """Load ``path`` (default: the models shipped with vcsep): a folder with ``separator.pt`` (and
-        optionally ``detector.pt``, ``baseline.pt``) or a separator checkpoint file; ``detector``
-        overrides the detector weights. The detector is only located here; it is loaded when
-        detection runs."""
+        optionally ``baseline.pt``, ``recognizer_head.pt``, ``detector.pt``, ``tagger.pt``) or a
+        separator checkpoint file.
+
+        Sight, in this order: the YOLO ``detector`` weights when given; the ImageNet recogniser with
+        the folder's ``recognizer_head.pt``; the folder's own YOLO ``detector.pt``; the recogniser
+        with the shipped head. Sound: the folder's ``tagger.pt``, else the shipped one. Sight is
+        only located here; it is loaded when frames are looked at."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"model path {path} does not exist")
@@ -169,9 +182,35 @@ class Separator:
         model = load_separator(separator_path, device=device)
         baseline_path = folder / BASELINE_FILE
         baseline = load_separator(baseline_path, device=device) if baseline_path.is_file() else None
-        detector_path = existing_file(detector, "detector weights") if detector else folder / DETECTOR_FILE
-        detector_path = detector_path if detector_path.is_file() else None
-        return cls(model, None, baseline, device, precision, detector_path=detector_path)
+        yolo = existing_file(detector, "detector weights") if detector else None
+        head = folder / HEAD_FILE if (folder / HEAD_FILE).is_file() else None
+        if yolo is None and head is None and (folder / DETECTOR_FILE).is_file():
+            yolo = folder / DETECTOR_FILE
+        if yolo is None and head is None and (DEFAULT_MODELS / HEAD_FILE).is_file():
+            head = DEFAULT_MODELS / HEAD_FILE
+        load_sight = None
+        if yolo is not None:
+
+            def load_sight():
+                from vcsep.vision.detector import Detector
+
+                return Detector(yolo, device=device)
+
+        elif head is not None:
+
+            def load_sight():
+                from vcsep.vision.recognizer import Recognizer
+
+                return Recognizer(head, device=device)
+
+        tagger = None
+        taggers = (folder / TAGGER_FILE, DEFAULT_MODELS / TAGGER_FILE)
+        tagger_path = next((f for f in taggers if f.is_file()), None)
+        if tagger_path is not None:
+            from vcsep.audio.tagger import Tagger
+
+            tagger = Tagger.load(tagger_path, device)
+        return cls(model, None, baseline, device, precision, tagger, load_sight)
 
     def _model_for(self, instruments: list[str] | None) -> ConditionedSeparator:
         """The conditioned model when the instruments are known, else the unconditioned baseline."""
@@ -241,51 +280,64 @@ class Separator:
         out_dir: str | os.PathLike | None = None,
         progress: bool = False,
     ) -> SeparationResult:
-        """Separate the audio track of ``video``; the instruments come from the detector unless
-        given.
+        """Separate the audio of ``video``, a video or an audio file (wav, flac, mp3, m4a...); the
+        instruments come from sight and sound unless given (an audio file: sound alone).
 
         With ``out_dir`` the work streams (memory does not grow with the length of the video): the
         folder is checked (writable, enough free space) and locked before anything starts, the
         stems go to disk window by window, and the outputs of :func:`write_outputs` appear only
         when all of them are complete. Without it the stems are returned in memory.
         """
-        from vcsep.vision.video import probe, read_audio_track
+        from vcsep.fusion.labels import has_picture
+        from vcsep.vision.video import read_audio_track
 
         video = existing_file(video, "video")
-        info = probe(video)
-        if not info.has_audio:
+        picture = has_picture(video)
+        info = _media_info(video, picture)
+        if info.audio_sample_rate is None:
             raise ValueError(f"{video}: the file has no audio track to separate")
-        if instruments is None and not self.has_detector and self.baseline is None:
-            raise ValueError("no detector weights: pass the instruments (--instruments vn,vc) or a detector")
+        if instruments is None and not (picture and self.has_detector) and self.tagger is None:
+            if self.baseline is None:
+                raise ValueError(
+                    "no detector weights or tagger: pass the instruments (--instruments vn,vc) or a detector"
+                )
         if out_dir is None:
-            instruments, presence = self._detect(video, instruments, progress)
+            instruments, presence, rows = self._detect(video, picture, instruments, progress)
             rate = info.audio_sample_rate
             _stage(progress, f"reading the audio track ({info.duration_s:.1f} s at {rate} Hz)")
             audio = read_audio_track(video, rate)
             _stage(progress, "separating")
-            return self.separate_audio(audio, rate, instruments, presence, progress=progress)
+            result = self.separate_audio(audio, rate, instruments, presence, progress=progress)
+            result.label_sources = rows
+            return result
         out = check_output_folder(out_dir, _needed_bytes(info, len(set(instruments or self.sources))))
         with folder_lock(out):
-            instruments, presence = self._detect(video, instruments, progress)
-            return self._separate_into(video, info, instruments, presence, out, progress)
+            instruments, presence, rows = self._detect(video, picture, instruments, progress)
+            return self._separate_into(video, info, instruments, presence, out, progress, picture, rows)
 
     def _detect(
-        self, video: Path, instruments: list[str] | None, progress: bool
-    ) -> tuple[list[str] | None, np.ndarray | None]:
-        """(instruments, presence): the given instruments, or what the detector finds (None when
-        it finds nothing) with its clip-level presence ``[K]`` over :attr:`sources`."""
+        self, video: Path, picture: bool, instruments: list[str] | None, progress: bool
+    ) -> tuple[list[str] | None, np.ndarray | None, list[dict] | None]:
+        """(instruments, presence, rows): the given instruments, or what sight (for a video) and
+        sound find, fused (None when nothing is found), with the fused clip-level presence ``[K]``
+        over :attr:`sources` and the sight/sound/fused rows."""
         if instruments is not None:
-            return instruments, None
-        if self.detector is None:
-            raise ValueError("no detector weights: pass the instruments (--instruments vn,vc) or a detector")
-        from vcsep.vision.labels import video_labels
+            return instruments, None, None
+        sight = self.detector if picture else None
+        if sight is None and self.tagger is None:
+            raise ValueError(
+                "no detector weights or tagger: pass the instruments (--instruments vn,vc) or a detector"
+            )
+        from vcsep.fusion.labels import label_recording
 
-        _stage(progress, "detecting instruments on the frames")
-        found = video_labels(video, self.detector, progress=progress)[0].for_sources(self.sources)
-        presence = None if found.fallback else found.presence
-        instruments = found.present or None
+        looking = " and looking at the frames" if sight is not None else ""
+        _stage(progress, f"listening{looking}" if self.tagger is not None else "looking at the frames")
+        found, _ = label_recording(video, sight=sight, tagger=self.tagger, progress=progress)
+        fused = found.fused.for_sources(self.sources)
+        presence = None if fused.fallback else fused.presence
+        instruments = fused.present or None
         _stage(progress, f"found: {', '.join(instruments) if instruments else 'nothing'}")
-        return instruments, presence
+        return instruments, presence, found.rows()
 
     def _separate_into(
         self,
@@ -295,10 +347,13 @@ class Separator:
         presence: np.ndarray | None,
         out: Path,
         progress: bool,
+        picture: bool = True,
+        label_sources: list[dict] | None = None,
     ) -> SeparationResult:
         """Stream ``video``'s audio through the separator into WAV files, then write the rest of
-        :func:`write_outputs`; everything is made in a hidden work folder inside ``out`` and moved
-        into place only when complete, and the work folder goes on any failure."""
+        :func:`write_outputs` (the multi-track copy only when the file has a ``picture``);
+        everything is made in a hidden work folder inside ``out`` and moved into place only when
+        complete, and the work folder goes on any failure."""
         from vcsep.vision.video import iter_audio
 
         model = self._model_for(instruments)
@@ -357,8 +412,9 @@ class Separator:
                 labels,
                 model.sources,
                 presence,
+                label_sources=label_sources,
             )
-            files = _write_extras(result, work, paths, video, progress)
+            files = _write_extras(result, work, paths, video if picture else None, progress)
             _stage(progress, f"moving {len(files)} outputs into {out}")
             for name, path in files.items():
                 files[name] = out / path.name
@@ -370,6 +426,27 @@ class Separator:
         result.stems = AudioFiles({c: files[c] for c in keep})
         result._mixture, result.files = files["mixture"], files
         return result
+
+
+def _media_info(path: Path, picture: bool):
+    """What :func:`_separate_into` needs of a file: ``path``, ``duration_s``, ``audio_sample_rate``
+    (None without audio): :func:`vcsep.vision.video.probe` for a video, the first audio stream's
+    header for an audio file."""
+    from types import SimpleNamespace
+
+    import av
+
+    from vcsep.vision.video import probe
+
+    if picture:
+        return probe(path)
+    with av.open(str(path)) as container:
+        streams = container.streams.audio
+        if not streams:
+            return SimpleNamespace(path=path, duration_s=0.0, audio_sample_rate=None)
+        stream = streams[0]
+        seconds = float(stream.duration * stream.time_base) if stream.duration else container.duration / 1e6
+        return SimpleNamespace(path=path, duration_s=seconds, audio_sample_rate=stream.rate)
 
 
 def _kept(instruments: list[str] | None, sources: Sequence[str], energy: np.ndarray) -> list[str]:
@@ -473,13 +550,18 @@ def _write_page(result: SeparationResult, out: Path, files: dict[str, Path], vid
     tracks = {"mixture": ("mixture", files["mixture"], files["mixture"])}
     for code in result.stems:
         tracks[code] = (f"{vocab.display_name(code)} ({code})", files[code], files[code])
-    if result.presence is not None:
+    if result.label_sources is not None:
+        cell = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         rows = "".join(
-            f"<tr><td>{html.escape(vocab.display_name(code))}</td><td>{html.escape(code)}</td>"
-            f"<td>{p:.2f}</td><td>{'yes' if code in result.instruments else ''}</td></tr>"
-            for code, p in zip(result.sources, result.presence)
+            f"<tr><td>{html.escape(r['name'])}</td><td>{html.escape(r['code'])}</td>"
+            f"<td>{cell(r['sight'])}</td><td>{cell(r['sound'])}</td><td>{cell(r['fused'])}</td>"
+            f"<td>{'yes' if r['code'] in result.instruments else ''}</td></tr>"
+            for r in result.label_sources
         )
-        header = "<tr><th>instrument</th><th>code</th><th>presence</th><th>separated</th></tr>"
+        header = (
+            "<tr><th>instrument</th><th>code</th><th>sight</th><th>sound</th><th>fused</th>"
+            "<th>separated</th></tr>"
+        )
         summary = [f"<table>{header}{rows}</table>"]
     else:
         summary = [f"<p>Instruments given: {html.escape(', '.join(result.instruments))}</p>"]

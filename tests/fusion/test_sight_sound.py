@@ -11,14 +11,15 @@ from vcsep.fusion.labels import fuse
 from vcsep.vision.labels import UNKNOWN, InstrumentLabels
 
 
-def sight(values: dict[str, float], columns: int = 8, fallback: bool = False) -> InstrumentLabels:
+def sight(values: dict[str, float], fallback: bool = False, threshold: float = 0.5) -> InstrumentLabels:
+    columns = 8
     presence = np.zeros(vocab.K, dtype=np.float32)
     for code, p in values.items():
         presence[vocab.index(code)] = p
     if fallback:
         presence[:] = UNKNOWN
     activity = np.repeat(presence[:, None], columns, axis=1)
-    return InstrumentLabels(presence, activity, 4.0, 0.25, fallback)
+    return InstrumentLabels(presence, activity, 4.0, threshold, fallback)
 
 
 def sound(values: dict[str, float], activity: dict[str, list[float]] | None = None, columns: int = 8) -> Tags:
@@ -66,6 +67,13 @@ def test_agreement_strengthens_and_confident_disagreement_is_undecided():
     assert clash == pytest.approx(0.5, abs=1e-6)
     # sight's false alarm the tagger does not hear is dropped; nothing else appears
     assert present(fuse(sight({"tpt": 0.9, "tba": 0.6}), sound({"tpt": 0.9, "tba": 0.05}))) == ["tpt"]
+
+
+def test_sight_is_read_against_its_own_threshold():
+    # a YOLO detector's 0.25 means what the recogniser's 0.5 means: undecided
+    detector = fuse(sight({"tpt": 0.25}, threshold=0.25), None).fused.presence[vocab.index("tpt")]
+    assert detector == pytest.approx(0.5)
+    assert present(fuse(sight({"tpt": 0.3, "vn": 0.2}, threshold=0.25), None)) == ["tpt"]
 
 
 def test_activity_follows_sound_and_peaks_at_the_fused_presence():

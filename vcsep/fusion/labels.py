@@ -12,7 +12,9 @@ The rule (:func:`fuse`), per instrument slot ``i``:
 2. **Is the group there?** Sight's ``g`` and sound's group presence ``s_G`` (max over the members)
    are combined as independent calibrated probabilities with a flat prior: their log-odds add,
    each weighted (``sight_weight``, ``sound_weight``, default 1):
-   ``P_G = sigmoid(w_v * logit(g) + w_a * logit(s_G))``. A source that knows nothing says 0.5
+   ``P_G = sigmoid(w_v * (logit(g) - logit(t_v)) + w_a * logit(s_G))``, where ``t_v`` is sight's
+   own presence threshold (0.5 for the recogniser, whose scores are probabilities; 0.25 for the
+   YOLO detector): sight at its threshold counts as undecided. A source that knows nothing says 0.5
    (log-odds 0: the vision fallback, a slot the vision stack cannot see, or no source at all), so
    it drops out; probabilities are clipped to [0.01, 0.99] so that neither can veto alone with
    certainty: a confident sight and a confident sound that disagree give 0.5.
@@ -38,16 +40,9 @@ import numpy as np
 from vcsep import vocab
 from vcsep.audio.tagger import SAMPLE_RATE as TAGGER_RATE
 from vcsep.audio.tagger import Tagger, Tags
+from vcsep.vision import labels as vision_labels
 from vcsep.vision.detector import Detections
-from vcsep.vision.labels import (
-    DEFAULT_FPS,
-    DEFAULT_MIN_FRACTION,
-    DEFAULT_RATE_HZ,
-    UNKNOWN,
-    InstrumentLabels,
-    detect_video,
-    labels_from_detections,
-)
+from vcsep.vision.labels import DEFAULT_FPS, DEFAULT_MIN_FRACTION, DEFAULT_RATE_HZ, UNKNOWN, InstrumentLabels
 from vcsep.vision.labels import DEFAULT_THRESHOLD as DEFAULT_SIGHT_THRESHOLD
 from vcsep.vision.recognizer import Recognizer, budget_fps
 from vcsep.vision.video import probe, read_audio_track
@@ -154,11 +149,13 @@ def fuse(
             )
     see = sight is not None and not sight.fallback
     v = sight.presence.astype(np.float64) if see else np.full(len(codes), UNKNOWN)
+    shift = _logit(np.float64(sight.threshold)) if see else 0.0
     a = sound.presence.astype(np.float64) if sound is not None else np.full(len(codes), UNKNOWN)
     fused = np.zeros(len(codes))
     for group in _groups(codes):
         g, s_g = v[group].max(), a[group].max()
-        p_group = 1 / (1 + np.exp(-(sight_weight * _logit(g) + sound_weight * _logit(s_g))))
+        evidence = sight_weight * (_logit(g) - shift) + sound_weight * _logit(s_g)
+        p_group = 1 / (1 + np.exp(-evidence))
         share = a[group] / s_g if sound is not None and s_g > 0 else (v[group] / g if see and g > 0 else 1.0)
         fused[group] = p_group * share
 
@@ -237,18 +234,18 @@ def label_recording(
             fps = budget_fps(info.duration_s) if recognizer else DEFAULT_FPS
         if sight_threshold is None:
             sight_threshold = DEFAULT_THRESHOLD if recognizer else DEFAULT_SIGHT_THRESHOLD
-        detections = detect_video(
-            path, sight, fps=fps, cache_dir=cache_dir, use_cache=use_cache, progress=progress
-        )
-        sight_labels = labels_from_detections(
-            detections,
-            info.duration_s,
+        sight_labels, detections = vision_labels.video_labels(
+            path,
+            sight,
+            fps=fps,
             rate_hz=rate_hz,
             min_fraction=min_fraction,
             threshold=sight_threshold,
-            source=path,
+            cache_dir=cache_dir,
+            use_cache=use_cache,
+            progress=progress,
         )
     sound = None
     if tagger is not None and (not picture or probe(path).has_audio):
-        sound = tagger.tag(read_audio_track(path, TAGGER_RATE, channels=1), TAGGER_RATE, rate_hz=rate_hz)
+        sound = tagger.tag(read_audio_track(path, TAGGER_RATE), TAGGER_RATE, rate_hz=rate_hz)
     return fuse(sight_labels, sound), detections

@@ -2,7 +2,7 @@
 
 Each train piece's stems are turned once into mel power spectrograms (16 kHz, one per slot, two
 players of one instrument summed). A training example mixes 1-4 stems drawn from any train
-pieces: random :data:`~vcsep.audio.tagger.WINDOW_S`-second crops, gains and spectral tilts, their
+pieces: random :data:`~vcsep.audio.tagger.WINDOW_S`-second crops, gains and spectral envelopes, their
 mel powers summed (powers of independent sources add, up to phase) plus a noise floor, then the
 log. That makes far more instrument combinations than the pieces hold. Labels come from the stems
 themselves: a frame is active where its stem's power is within 35 dB of the stem's loud frames;
@@ -63,10 +63,15 @@ def frame_labels(power: torch.Tensor) -> torch.Tensor:
 def make_batch(
     stems: list[tuple[int, torch.Tensor, torch.Tensor]], batch: int, rng: np.random.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random mixtures: log-mel ``[B, n_mels, F]`` and frame labels ``[B, K, F // TIME_POOL]``."""
+    """Random mixtures: log-mel ``[B, n_mels, F]`` and frame labels ``[B, K, F // TIME_POOL]``.
+
+    Each stem gets a random gain (-15 to +5 dB) and a random smooth spectral envelope (a tilt plus
+    two slow ripples over the mel axis, about +-8 dB): the test pieces are played by timbres no train
+    piece has, and an envelope is what tells one violin sample set from another.
+    """
     frames = int(WINDOW_S * SAMPLE_RATE / HOP) // TIME_POOL * TIME_POOL
     n_mels = stems[0][1].shape[0]
-    tilt_axis = torch.linspace(-1, 1, n_mels)[:, None]
+    axis = torch.linspace(-1, 1, n_mels)[:, None]
     x = torch.full((batch, n_mels, frames), MIXTURE_NOISE)
     y = torch.zeros(batch, vocab.K, frames)
     for b in range(batch):
@@ -74,7 +79,10 @@ def make_batch(
             slot, power, active = stems[i]
             start = int(rng.integers(0, max(1, power.shape[1] - frames)))
             crop = power[:, start : start + frames]
-            gain = 10 ** (rng.uniform(-15, 5) / 10) * torch.exp(float(rng.uniform(-1, 1)) * tilt_axis)
+            tilt, r1, r2 = rng.uniform(-1, 1), rng.uniform(-0.5, 0.5), rng.uniform(-0.4, 0.4)
+            envelope = tilt * axis + r1 * torch.sin(np.pi * rng.uniform(1, 3) * axis + rng.uniform(0, 6.3))
+            envelope = envelope + r2 * torch.sin(np.pi * rng.uniform(3, 8) * axis + rng.uniform(0, 6.3))
+            gain = 10 ** (rng.uniform(-15, 5) / 10) * torch.exp(envelope)
             x[b, :, : crop.shape[1]] += gain * crop
             active = active[start : start + frames]
             y[b, slot, : len(active)] = torch.maximum(y[b, slot, : len(active)], active)
