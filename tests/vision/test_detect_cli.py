@@ -19,14 +19,17 @@ def test_vcsep_detect_prints_writes_json_and_preview(forced_weights, tiny_corpus
     assert main([*argv, "--no-sound"]) == 0
     printed = capsys.readouterr().out
     assert f"{video}: 6 frames; no sound" in printed and f"wrote {report}" in printed
-    # sight alone: the fused presence is sight's, clipped to 0.99 (no source is ever certain)
-    assert "vc  cello           1.00      -   0.99  present" in printed
+    # sight alone: sight's presence (clipped to 0.99: no source is ever certain) read against the
+    # detector's threshold 0.25, i.e. log-odds logit(0.99) - logit(0.25)
+    fused = 1 / (1 + 0.01 / 0.99 * 0.25 / 0.75)
+    assert "vc  cello           1.00      -   1.00  present" in printed
     data = json.loads(report.read_text())
     assert list(data["presence"]) == list(vocab.CODES)
-    assert data["presence"]["vc"] == 0.99
-    assert data["sources"]["vc"] == {"sight": 1.0, "sound": None, "fused": 0.99}
+    assert data["presence"]["vc"] == round(fused, 4)
+    assert data["sources"]["vc"] == {"sight": 1.0, "sound": None, "fused": round(fused, 4)}
     assert data["present"] == ["vc"] and data["fallback"] is False
-    assert data["activity_rate_hz"] == 4.0 and data["activity"]["vc"] == pytest.approx([0.99] * 9)  # 2.002 s
+    assert data["activity_rate_hz"] == 4.0  # 9 columns: ceil(2.002 s x 4 Hz)
+    assert data["activity"]["vc"] == pytest.approx([fused] * 9, abs=1e-3)
     assert data["n_frames"] == 6 and data["tagger"] is None
     sheet = np.asarray(Image.open(preview).convert("RGB"))
     assert sheet.shape == (2 * 240, 3 * 427, 3)  # 6 frames, 3 per row, 240 pixels tall
@@ -101,7 +104,9 @@ def test_vcsep_detect_names_real_instruments_on_a_composite_video(tmp_path, caps
     if not composites.stamps_available():
         pytest.skip("Debian's tuxpaint-stamps-default is not installed")
     composer = composites.Composer("heldout", size=(1280, 720))
-    picture = composer.compose(np.random.default_rng(7), codes=("vn", "tpt")).image
+    # a clean duet (no guitar in front of the violin: the 40-picture check in recognizer_train
+    # measures the harder mix)
+    picture = composer.compose(np.random.default_rng(7), codes=("vn", "tpt"), distractor=False).image
     video = write_video(tmp_path / "duet.mp4", [picture] * 60, 30)
     argv = ["detect", str(video), "--no-sound", "--no-cache", "--json", str(tmp_path / "d.json")]
     assert main([*argv, "--preview", str(tmp_path / "d.png")]) == 0

@@ -122,7 +122,7 @@ def test_shipped_recognizer_names_real_photographs_on_unseen_backgrounds():
     composer = composites.Composer("heldout")
     rng = np.random.default_rng(2024)  # not a seed the training or its checks used
     frames = [
-        SampledFrame(float(i), composer.compose(rng, codes=(code,)).image)
+        SampledFrame(float(i), i, composer.compose(rng, codes=(code,)).image)
         for i, code in enumerate(composites.REAL_INSTRUMENTS)
     ]
     detections = recognizer.detect(frames, (1920, 1080))

@@ -44,6 +44,7 @@ from vcsep.vision import labels as vision_labels
 from vcsep.vision.detector import Detections
 from vcsep.vision.labels import DEFAULT_FPS, DEFAULT_MIN_FRACTION, DEFAULT_RATE_HZ, UNKNOWN, InstrumentLabels
 from vcsep.vision.labels import DEFAULT_THRESHOLD as DEFAULT_SIGHT_THRESHOLD
+from vcsep.vision.recognizer import THRESHOLD as RECOGNIZER_THRESHOLD
 from vcsep.vision.recognizer import Recognizer, budget_fps
 from vcsep.vision.video import probe, read_audio_track
 
@@ -233,7 +234,7 @@ def label_recording(
         if fps is None:
             fps = budget_fps(info.duration_s) if recognizer else DEFAULT_FPS
         if sight_threshold is None:
-            sight_threshold = DEFAULT_THRESHOLD if recognizer else DEFAULT_SIGHT_THRESHOLD
+            sight_threshold = RECOGNIZER_THRESHOLD if recognizer else DEFAULT_SIGHT_THRESHOLD
         sight_labels, detections = vision_labels.video_labels(
             path,
             sight,

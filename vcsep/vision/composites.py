@@ -200,9 +200,12 @@ class Composer:
             min(h, y + int(ys.max()) + 1),
         )
 
-    def compose(self, rng: np.random.Generator, codes: tuple[str, ...] | None = None) -> Composite:
+    def compose(
+        self, rng: np.random.Generator, codes: tuple[str, ...] | None = None, distractor: bool = True
+    ) -> Composite:
         """One picture; ``codes`` (a subset of :data:`REAL_INSTRUMENTS`) fixes the instruments on it,
-        else 0-3 are drawn at random (an empty stage a fifth of the time)."""
+        else 0-3 are drawn at random (an empty stage a fifth of the time). ``distractor``: a third of
+        the pictures also get an instrument that is none of the 13 (a guitar, drums)."""
         w, h = self.size
         canvas = self.background(rng)
         for _ in range(int(rng.integers(0, 4))):  # clutter behind the players
@@ -227,7 +230,7 @@ class Composer:
         for code, (cx, cy, _) in zip(codes, holders, strict=False):
             lo, hi = _INSTRUMENT_SIZE[code]
             boxes.append(self._paste(canvas, self.instruments[code], h * rng.uniform(lo, hi), (cx, cy), rng))
-        if rng.random() < 0.35:  # an instrument none of the slots is, held by the last player
+        if rng.random() < 0.35 and distractor:  # an instrument none of the slots is, held by the last player
             item = self.distractors[rng.integers(len(self.distractors))]
             self._paste(canvas, item, h * rng.uniform(*_DISTRACTOR_SIZE), holders[-1][:2], rng)
         image = np.asarray(canvas.convert("RGB"))

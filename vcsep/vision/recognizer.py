@@ -52,6 +52,8 @@ WINDOWS = (3, 5)
 # so a fixed count also keeps its meaning the same on short and long videos.
 FRAME_BUDGET = 16
 MAX_FPS = 1.0
+# The head's scores are probabilities (trained with a cross-entropy on frame labels): present from 0.5.
+THRESHOLD = 0.5
 # EfficientNet-Lite was trained on pixels scaled to [-1, 1] (TF's mean 127, std 128), not on
 # torchvision's ImageNet mean/std: on the real cut-out photos this scaling ranks them better.
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.5

@@ -29,12 +29,18 @@ from torch.nn import functional as F
 from vcsep import vocab
 from vcsep.files import atomic_path, write_json
 from vcsep.vision.composites import REAL_INSTRUMENTS, Composer
-from vcsep.vision.labels import DEFAULT_THRESHOLD
-from vcsep.vision.recognizer import Recognizer, SlotHead, load_backbone, save_head, to_input, window_logits
+from vcsep.vision.recognizer import (
+    THRESHOLD,
+    Recognizer,
+    SlotHead,
+    budget_fps,
+    load_backbone,
+    save_head,
+    to_input,
+    window_logits,
+)
 from vcsep.vision.train import evaluate_presence, read_corpus
 from vcsep.vision.video import iter_frames
-
-RECOGNIZER_FPS = 0.5
 
 
 @torch.inference_mode()
@@ -166,8 +172,8 @@ def train_recognizer(
     anchor: float = 1e-3,
     seed: int = 0,
     check_per_instrument: int = 10,
-    eval_fps: float = RECOGNIZER_FPS,
-    threshold: float = DEFAULT_THRESHOLD,
+    eval_fps: float = budget_fps(20.0),
+    threshold: float = THRESHOLD,
 ) -> dict:
     """Train a head, save it as ``<out_dir>/recognizer_head.pt`` and check it; returns the metrics
     (also written to ``<out_dir>/recognizer_metrics.json``).
