@@ -18,6 +18,7 @@ of its windows reach.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,50 +164,73 @@ class Tagger:
     def codes(self) -> tuple[str, ...]:
         return self.net.codes
 
-    @torch.inference_mode()
-    def frame_probabilities(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
-        """Per-slot probability every 80 ms of ``audio`` float32 ``[C, N]`` at ``sample_rate`` Hz.
+    def _windows(self, audio: np.ndarray | Iterable[np.ndarray], sample_rate: int) -> Iterator[np.ndarray]:
+        """Mono 16 kHz windows of :data:`WINDOW_S` seconds (the last one shorter) from float32
+        ``[C, N]`` audio or an iterable of ``[C, n]`` blocks at ``sample_rate`` Hz."""
+        blocks = [audio] if isinstance(audio, np.ndarray) else audio
+        step = int(round(WINDOW_S * sample_rate))
+        pending: list[np.ndarray] = []
+        held = 0
+        for block in blocks:
+            mono = np.asarray(block, dtype=np.float32).mean(0)
+            pending.append(mono)
+            held += len(mono)
+            while held >= step:
+                joined = np.concatenate(pending)
+                yield resample(joined[None, :step], sample_rate, SAMPLE_RATE)[0]
+                pending, held = [joined[step:]], held - step
+        if held or not step:
+            yield resample(np.concatenate(pending)[None], sample_rate, SAMPLE_RATE)[0]
+
+    def frame_probabilities(self, audio: np.ndarray | Iterable[np.ndarray], sample_rate: int) -> np.ndarray:
+        """Per-slot probability every 80 ms of ``audio`` at ``sample_rate`` Hz: float32 ``[C, N]``, or
+        an iterable of ``[C, n]`` blocks (a stream: memory stays one window whatever the length).
 
         Returns float32 ``[K, ceil(N' / (HOP * TIME_POOL))]`` (``N'``: samples at 16 kHz), computed
         :data:`WINDOW_S` seconds at a time.
         """
-        mono = np.asarray(audio, dtype=np.float32).mean(0, keepdims=True)
-        mono = resample(mono, sample_rate, SAMPLE_RATE)[0]
-        step = int(WINDOW_S * SAMPLE_RATE)
-        out = []
-        for start in range(0, max(1, len(mono)), step):
-            chunk = torch.from_numpy(np.ascontiguousarray(mono[start : start + step])).to(self.device)
+        return self._frames(audio, sample_rate)[0]
+
+    @torch.inference_mode()
+    def _frames(self, audio: np.ndarray | Iterable[np.ndarray], sample_rate: int) -> tuple[np.ndarray, float]:
+        """:meth:`frame_probabilities` and the audio's duration in seconds."""
+        out, samples = [], 0
+        for window in self._windows(audio, sample_rate):
+            samples += len(window)
+            chunk = torch.from_numpy(np.ascontiguousarray(window)).to(self.device)
             n_out = math.ceil(len(chunk) / (HOP * TIME_POOL))
             # pad to whole output frames (and past the STFT's minimum length) with silence
             chunk = F.pad(chunk, (0, n_out * HOP * TIME_POOL + N_FFT - len(chunk)))
             logits = self.net(log_mel(self.mel(chunk[None])))[0, :, :n_out]
             out.append(logits.sigmoid().float().cpu().numpy())
-        return np.concatenate(out, axis=1)
+        frames = np.concatenate(out, axis=1) if out else np.zeros((len(self.codes), 0), dtype=np.float32)
+        return frames, samples / SAMPLE_RATE
 
     def tag(
         self,
-        audio: np.ndarray,
+        audio: np.ndarray | Iterable[np.ndarray],
         sample_rate: int,
         *,
         rate_hz: float = 4.0,
         min_fraction: float = DEFAULT_MIN_FRACTION,
     ) -> Tags:
-        """Presence and activity of each slot in ``audio`` float32 ``[C, N]`` at ``sample_rate`` Hz.
+        """Presence and activity of each slot in ``audio`` at ``sample_rate`` Hz (float32 ``[C, N]``
+        or an iterable of ``[C, n]`` blocks, see :meth:`frame_probabilities`).
 
         Presence: each :data:`WINDOW_S`-second window's max over its frames (what the net was
         trained to call presence), then the value at least ``min_fraction`` of the windows reach.
         Activity: frame probabilities averaged into ``rate_hz`` columns.
         """
-        frames = self.frame_probabilities(audio, sample_rate)
+        frames, duration = self._frames(audio, sample_rate)
         per_window = int(round(WINDOW_S * SAMPLE_RATE / (HOP * TIME_POOL)))
-        n_windows = math.ceil(frames.shape[1] / per_window)
+        n_windows = max(1, math.ceil(frames.shape[1] / per_window))
         window_max = np.stack(
-            [frames[:, i * per_window : (i + 1) * per_window].max(1) for i in range(n_windows)], axis=1
+            [frames[:, i * per_window : (i + 1) * per_window].max(1, initial=0.0) for i in range(n_windows)],
+            axis=1,
         )
         presence = np.quantile(window_max, 1 - min_fraction, axis=1).astype(np.float32)
-        duration = audio.shape[-1] / sample_rate
-        n_cols = max(1, math.ceil(duration * rate_hz - 1e-9))
         frame_rate = SAMPLE_RATE / (HOP * TIME_POOL)
+        n_cols = max(1, math.ceil(duration * rate_hz - 1e-9))
         col = np.minimum((np.arange(frames.shape[1]) / frame_rate * rate_hz).astype(int), n_cols - 1)
         sums = np.zeros((len(self.codes), n_cols), dtype=np.float64)
         np.add.at(sums.T, col, frames.T)

@@ -46,7 +46,7 @@ from vcsep.vision.labels import DEFAULT_FPS, DEFAULT_MIN_FRACTION, DEFAULT_RATE_
 from vcsep.vision.labels import DEFAULT_THRESHOLD as DEFAULT_SIGHT_THRESHOLD
 from vcsep.vision.recognizer import THRESHOLD as RECOGNIZER_THRESHOLD
 from vcsep.vision.recognizer import Recognizer, budget_fps
-from vcsep.vision.video import probe, read_audio_track
+from vcsep.vision.video import iter_audio, probe
 
 LOOKALIKES: tuple[tuple[str, ...], ...] = (("vn", "va"), ("vc", "db"), ("ob", "cl"))
 DEFAULT_THRESHOLD = 0.5
@@ -248,5 +248,6 @@ def label_recording(
         )
     sound = None
     if tagger is not None and (not picture or probe(path).has_audio):
-        sound = tagger.tag(read_audio_track(path, TAGGER_RATE), TAGGER_RATE, rate_hz=rate_hz)
+        # streamed at the tagger's rate: memory does not grow with the length of the recording
+        sound = tagger.tag(iter_audio(path, TAGGER_RATE), TAGGER_RATE, rate_hz=rate_hz)
     return fuse(sight_labels, sound), detections
