@@ -30,6 +30,7 @@ from vcsep.audio.tagger import HOP, SAMPLE_RATE, TIME_POOL, WINDOW_S, MelPower, 
 from vcsep.datasets.track import load_source
 from vcsep.datasets.urmp import corpus_split, load_urmp_piece
 from vcsep.files import write_json
+from vcsep.vision.train import PresenceScores
 
 ACTIVE_DB = 35.0
 MIXTURE_NOISE = 1e-5  # mel power of the added noise floor (about -50 dB)
@@ -98,9 +99,9 @@ def tagger_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate_tagger(tagger: Tagger, folders: Sequence[Path], threshold: float = 0.5) -> dict:
-    """Presence scores of the tagger on each piece's own mixture (``AuMix``), as
-    :func:`vcsep.vision.train.evaluate_presence` reports them: per instrument and micro-averaged."""
-    per_code = {c: {"tp": 0, "fp": 0, "fn": 0} for c in vocab.CODES}
+    """Presence scores of the tagger on each piece's own mixture (``AuMix``), reported as
+    :func:`vcsep.vision.train.evaluate_presence` reports sight's: per instrument and micro-averaged."""
+    per_code = {code: PresenceScores() for code in vocab.CODES}
     rows = []
     for folder in folders:
         track = load_urmp_piece(folder)
@@ -108,21 +109,15 @@ def evaluate_tagger(tagger: Tagger, folders: Sequence[Path], threshold: float = 
         tags = tagger.tag(audio, rate)
         found = {c for c, p in zip(tags.codes, tags.presence, strict=True) if p >= threshold}
         truth = set(track.stems)
-        for code in vocab.CODES:
-            s = per_code[code]
-            s["tp"] += code in truth and code in found
-            s["fp"] += code in found and code not in truth
-            s["fn"] += code in truth and code not in found
+        for code, scores in per_code.items():
+            scores.tp += code in truth and code in found
+            scores.fp += code in found and code not in truth
+            scores.fn += code in truth and code not in found
         rows.append({"folder": folder.name, "truth": sorted(truth), "found": sorted(found)})
-
-    def scores(s: dict) -> dict:
-        tp, fp, fn = s["tp"], s["fp"], s["fn"]
-        return {**s, "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None}
-
-    micro = {k: sum(s[k] for s in per_code.values()) for k in ("tp", "fp", "fn")}
+    micro = PresenceScores(*(sum(getattr(s, k) for s in per_code.values()) for k in ("tp", "fp", "fn")))
     return {
-        "per_instrument": {c: scores(s) for c, s in per_code.items() if sum(s.values())},
-        "micro": scores(micro),
+        "per_instrument": {code: s.to_dict() for code, s in per_code.items() if s.tp + s.fp + s.fn},
+        "micro": micro.to_dict(),
         "pieces": rows,
     }
 

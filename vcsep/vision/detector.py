@@ -168,6 +168,32 @@ class Detections:
     def n_frames(self) -> int:
         return len(self.times_s)
 
+    @classmethod
+    def from_frames(
+        cls,
+        times_s: list[float],
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+        frame_size: tuple[int, int],
+        slots_of_class: np.ndarray,
+        class_names: tuple[str, ...],
+    ) -> Detections:
+        """Detections from what was found on each frame at ``times_s``: ``(boxes float32 [n, 4] in
+        video pixels, scores [n], class ids [n])``, one triple per frame."""
+        if not found:  # no frame at all: concatenate needs at least one array
+            found = [(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))]
+            times_s = []
+        classes = np.concatenate([c for *_, c in found]).astype(np.int64)
+        return cls(
+            times_s=np.asarray(times_s, dtype=np.float64),
+            frame_size=frame_size,
+            frame=np.repeat(np.arange(len(found), dtype=np.int64), [len(s) for _, s, _ in found]),
+            boxes=np.concatenate([b for b, *_ in found]).astype(np.float32).reshape(-1, 4),
+            scores=np.concatenate([s for _, s, _ in found]).astype(np.float32),
+            classes=classes,
+            slots=slots_of_class[classes],
+            class_names=class_names,
+        )
+
     def slot_scores(self) -> np.ndarray:
         """Best score per instrument slot and frame, float32 ``[K, F]`` (0 where nothing was found)."""
         out = np.zeros((vocab.K, self.n_frames), dtype=np.float32)
@@ -302,27 +328,15 @@ class Detector:
 
         The frames may be downscaled: boxes are scaled back to ``frame_size`` pixels.
         """
-        times, frames_of_box, boxes, scores, classes = [], [], [], [], []
+        times, found = [], []
         for chunk in _batched(frames, self.batch):
             for sampled, (b, s, c) in zip(chunk, self.predict([f.image for f in chunk]), strict=True):
                 h, w = sampled.image.shape[:2]
                 scale = np.array([frame_size[0] / w, frame_size[1] / h] * 2, dtype=np.float32)
-                frames_of_box.append(np.full(len(s), len(times), dtype=np.int64))
                 times.append(sampled.time_s)
-                boxes.append(b * scale)
-                scores.append(s)
-                classes.append(c)
-        cls = np.concatenate(classes) if classes else np.zeros(0, dtype=np.int64)
-        return Detections(
-            times_s=np.asarray(times, dtype=np.float64),
-            frame_size=frame_size,
-            frame=np.concatenate(frames_of_box) if classes else np.zeros(0, dtype=np.int64),
-            boxes=np.concatenate(boxes) if classes else np.zeros((0, 4), dtype=np.float32),
-            scores=np.concatenate(scores) if classes else np.zeros(0, dtype=np.float32),
-            classes=cls,
-            slots=self.slots[cls],
-            class_names=tuple(self.names[i] for i in range(len(self.names))),
-        )
+                found.append((b * scale, s, c))
+        names = tuple(self.names[i] for i in range(len(self.names)))
+        return Detections.from_frames(times, found, frame_size, self.slots, names)
 
 
 def _batched(items: Iterable[SampledFrame], n: int) -> Iterator[list[SampledFrame]]:

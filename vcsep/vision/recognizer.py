@@ -251,7 +251,7 @@ class Recognizer:
         Every (region, slot) whose probability reaches ``conf`` becomes a box of class = slot, its
         coordinates scaled to ``frame_size`` pixels.
         """
-        times, frame_of_box, boxes, scores, classes = [], [], [], [], []
+        times, found = [], []
         frames = iter(frames)
         while chunk := list(itertools.islice(frames, self.batch)):
             probs, regions = self.region_probabilities([f.image for f in chunk])
@@ -259,22 +259,9 @@ class Recognizer:
             regions = regions * np.array([frame_size[0] / w, frame_size[1] / h] * 2, dtype=np.float32)
             for sampled, p in zip(chunk, probs.numpy(), strict=True):
                 k, r = np.nonzero(p >= self.conf)
-                frame_of_box.append(np.full(len(k), len(times), dtype=np.int64))
                 times.append(sampled.time_s)
-                boxes.append(regions[r])
-                scores.append(p[k, r])
-                classes.append(k.astype(np.int64))
-        cls = np.concatenate(classes) if classes else np.zeros(0, dtype=np.int64)
-        return Detections(
-            times_s=np.asarray(times, dtype=np.float64),
-            frame_size=frame_size,
-            frame=np.concatenate(frame_of_box) if classes else np.zeros(0, dtype=np.int64),
-            boxes=np.concatenate(boxes) if classes else np.zeros((0, 4), dtype=np.float32),
-            scores=np.concatenate(scores).astype(np.float32) if classes else np.zeros(0, dtype=np.float32),
-            classes=cls,
-            slots=self.slots[cls],
-            class_names=self.head.codes,
-        )
+                found.append((regions[r], p[k, r], k))
+        return Detections.from_frames(times, found, frame_size, self.slots, self.head.codes)
 
 
 def save_head(head: SlotHead, path: str | Path, **record) -> None:
