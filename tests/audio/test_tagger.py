@@ -115,3 +115,6 @@ def test_a_stream_of_blocks_tags_like_the_whole_array():
     np.testing.assert_allclose(streamed.presence, whole.presence, atol=1e-5)
     np.testing.assert_allclose(streamed.activity, whole.activity, atol=1e-5)
     assert whole.activity.shape == (vocab.K, 50)  # ceil(12.3 s x 4 Hz)
+    # windows batched through the net give what each window alone gives
+    alone = [tagger._run([w])[0] for w in tagger._windows(audio, RATE)]
+    np.testing.assert_allclose(tagger.frame_probabilities(audio, RATE), np.concatenate(alone, 1), atol=1e-5)

@@ -17,6 +17,7 @@ of its windows reach.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ N_FFT = 1024
 HOP = 320  # 20 ms
 TIME_POOL = 4  # frames of the spectrogram per output frame: 80 ms
 WINDOW_S = 5.0
+BATCH = 8  # windows per forward pass
 DEFAULT_MIN_FRACTION = 0.25
 
 
@@ -194,17 +196,32 @@ class Tagger:
     @torch.inference_mode()
     def _frames(self, audio: np.ndarray | Iterable[np.ndarray], sample_rate: int) -> tuple[np.ndarray, float]:
         """:meth:`frame_probabilities` and the audio's duration in seconds."""
-        out, samples = [], 0
-        for window in self._windows(audio, sample_rate):
-            samples += len(window)
-            chunk = torch.from_numpy(np.ascontiguousarray(window)).to(self.device)
-            n_out = math.ceil(len(chunk) / (HOP * TIME_POOL))
-            # pad to whole output frames (and past the STFT's minimum length) with silence
-            chunk = F.pad(chunk, (0, n_out * HOP * TIME_POOL + N_FFT - len(chunk)))
-            logits = self.net(log_mel(self.mel(chunk[None])))[0, :, :n_out]
-            out.append(logits.sigmoid().float().cpu().numpy())
+        out, samples, batch = [], 0, []
+        windows = self._windows(audio, sample_rate)
+        for window in itertools.chain(windows, [None]):
+            if window is not None:
+                samples += len(window)
+                batch.append(window)
+            # full windows go through the net :data:`BATCH` at a time (small convolutions pay a
+            # thread start-up per call); a short last window goes alone
+            if batch and (window is None or len(batch) == BATCH or len(batch[-1]) != len(batch[0])):
+                last = batch.pop() if len(batch[-1]) != len(batch[0]) else None
+                for group in (batch, [last] if last is not None else []):
+                    if group:
+                        out.extend(self._run(group))
+                batch = []
         frames = np.concatenate(out, axis=1) if out else np.zeros((len(self.codes), 0), dtype=np.float32)
         return frames, samples / SAMPLE_RATE
+
+    @torch.inference_mode()
+    def _run(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        """Frame probabilities ``[K, ceil(n / 1280)]`` of equal-length 16 kHz windows, in one pass."""
+        n_out = math.ceil(len(windows[0]) / (HOP * TIME_POOL))
+        chunk = torch.from_numpy(np.stack(windows)).to(self.device)
+        # pad to whole output frames (and past the STFT's minimum length) with silence
+        chunk = F.pad(chunk, (0, n_out * HOP * TIME_POOL + N_FFT - chunk.shape[1]))
+        probs = self.net(log_mel(self.mel(chunk)))[:, :, :n_out].sigmoid().float().cpu().numpy()
+        return list(probs)
 
     def tag(
         self,
