@@ -144,7 +144,8 @@ class StubTagger:
         from vcsep.audio.tagger import Tags
 
         presence = vocab.multi_hot(["vn", "vc"]) * 0.9
-        columns = int(np.ceil(audio.shape[-1] / sample_rate * rate_hz))
+        samples = sum(block.shape[-1] for block in audio)  # a stream of [C, n] blocks
+        columns = int(np.ceil(samples / sample_rate * rate_hz))
         return Tags(presence, np.repeat(presence[:, None], columns, 1), rate_hz, vocab.CODES)
 
 
