@@ -18,8 +18,8 @@ with the frame-level max above, so the probability of the best region is what is
 threshold means the same on every video.
 
 :class:`Recognizer` has the interface of :class:`vcsep.vision.detector.Detector` (``detect``,
-``fingerprint``, ``imgsz``, ``batch``, ``slots``): each (frame, region, slot) that reaches
-``conf`` becomes one box of a :class:`~vcsep.vision.detector.Detections`, so the cache, label
+``fingerprint``, ``imgsz``, ``batch``, ``slots``): each slot's best region on a frame that
+reaches ``conf`` becomes one box of a :class:`~vcsep.vision.detector.Detections`, so the cache, label
 aggregation (:mod:`vcsep.vision.labels`) and preview work unchanged.
 """
 
@@ -228,7 +228,7 @@ class Recognizer:
         if self._digest is None:
             head = file_digest(self.head_path)[:16] if self.head_path else "imagenet"
             self._digest = f"{file_digest(self.backbone_path)[:16]}-{head}"
-        return f"recognizer-{self._digest}-{self.imgsz}-{self.conf}-{WINDOWS}"
+        return f"recognizer-{self._digest}-{self.imgsz}-{self.conf}-{WINDOWS}-best"
 
     @torch.inference_mode()
     def region_probabilities(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, np.ndarray]:
@@ -248,8 +248,8 @@ class Recognizer:
     def detect(self, frames: Iterable[SampledFrame], frame_size: tuple[int, int]) -> Detections:
         """Score sampled frames of a ``(W, H)`` video, ``self.batch`` at a time (memory stays bounded).
 
-        Every (region, slot) whose probability reaches ``conf`` becomes a box of class = slot, its
-        coordinates scaled to ``frame_size`` pixels.
+        Each slot's best region on a frame, when its probability reaches ``conf``, becomes a box of
+        class = slot, its coordinates scaled to ``frame_size`` pixels.
         """
         times, found = [], []
         frames = iter(frames)
@@ -258,9 +258,11 @@ class Recognizer:
             h, w = chunk[0].image.shape[:2]
             regions = regions * np.array([frame_size[0] / w, frame_size[1] / h] * 2, dtype=np.float32)
             for sampled, p in zip(chunk, probs.numpy(), strict=True):
-                k, r = np.nonzero(p >= self.conf)
+                # a frame's score per slot is its best window's: that window alone is kept
+                r = p.argmax(1)
+                k = np.nonzero(p[np.arange(len(p)), r] >= self.conf)[0]
                 times.append(sampled.time_s)
-                found.append((regions[r], p[k, r], k))
+                found.append((regions[r[k]], p[k, r[k]], k))
         return Detections.from_frames(times, found, frame_size, self.slots, self.head.codes)
 
 
