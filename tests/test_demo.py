@@ -80,3 +80,23 @@ def test_cli_demo_prints_sdr_and_the_page(models, tmp_path, capsys):
 def test_cli_demo_without_models_says_how_to_build_them(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--models", str(tmp_path / "none")]) == 2
     assert "make models" in capsys.readouterr().err
+
+
+def test_an_instrument_the_labels_miss_is_reported_as_missed(models, tmp_path, monkeypatch):
+    from vcsep.datasets.urmp_names import PieceName
+    from vcsep.pipeline import Separator
+
+    separate_video = Separator.separate_video
+
+    def labels_missing_the_last(self, video, instruments=None, **kwargs):
+        codes = list(dict.fromkeys(PieceName.parse(Path(video).parent.name).codes))
+        return separate_video(self, video, codes[:-1], **kwargs)
+
+    monkeypatch.setattr(Separator, "separate_video", labels_missing_the_last)
+    result = run_demo(tmp_path, models)
+    missed = list(dict.fromkeys(result.truth))[-1]
+    assert missed not in result.separation.instruments
+    assert all(math.isnan(v) for v in result.scores[missed].values())
+    assert all(math.isfinite(result.scores[c]["SDR"]) for c in result.separation.instruments)
+    row = next(line for line in result.table().splitlines() if line.startswith(vocab.BY_CODE[missed].name))
+    assert row.split()[-4:] == ["no", "nan", "nan", "nan"]

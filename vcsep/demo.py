@@ -25,8 +25,8 @@ METRICS = ("SDR", "SDRi", "SI-SDR")  # what the demo prints per instrument
 @dataclass
 class DemoResult:
     """What the demo separated and how well: ``scores`` maps each true instrument to its median
-    SDR, SDRi (its gain over the mixture as the estimate) and SI-SDR, in dB (NaN when the
-    separator produced nothing for it)."""
+    SDR, SDRi (its gain over the mixture as the estimate) and SI-SDR, in dB (NaN when the labels
+    missed it and the separator produced nothing for it)."""
 
     piece: Path
     truth: list[str]
@@ -130,11 +130,13 @@ def run_demo(
     estimates = np.zeros((len(codes), channels, result.mixture.shape[-1]), dtype=np.float32)
     for code, stem in result.stems.items():
         estimates[codes.index(code)] = stem
-    references = track.slot_audio(rate, channels)
-    scored = score_track(track.name, codes, references, estimates, result.mixture, rate, device=device)
-    scores = {}
-    for row in scored.tracks.rows():
-        if row["present"]:
-            separated = row["instrument"] in result.stems
-            scores[row["instrument"]] = {m: row[m] if separated else float("nan") for m in METRICS}
+    # BSSEval cannot score a silent estimate: an instrument the labels missed is reported as missed
+    # (NaN), and the separated ones are scored against the references of the separated ones
+    references = {c: a for c, a in track.slot_audio(rate, channels).items() if c in result.stems}
+    scores = {code: dict.fromkeys(METRICS, float("nan")) for code in track.codes}
+    if references:
+        scored = score_track(track.name, codes, references, estimates, result.mixture, rate, device=device)
+        for row in scored.tracks.rows():
+            if row["present"]:
+                scores[row["instrument"]] = {m: row[m] for m in METRICS}
     return DemoResult(piece, track.codes, result, scores)
