@@ -21,6 +21,8 @@ TARGETS = {
     ("inference", "peak_fraction"): (">=", 0.5),
     ("vision", "labels_wall_s"): ("<=", 20.0),
     ("tagger", "tag_wall_s"): ("<=", 3.0),
+    ("sight_sound", "fused_f1"): (">=", 0.95),
+    ("sight_sound", "sdr_loss_db"): ("<=", 0.3),
     ("data", "inmemory_per_s/train_per_s"): (">=", 10.0),
     ("data", "shards_per_s/train_per_s"): (">=", 10.0),
     ("train", "stall_fraction"): ("<", 0.05),
