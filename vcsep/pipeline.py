@@ -297,10 +297,9 @@ class Separator:
         if info.audio_sample_rate is None:
             raise ValueError(f"{video}: the file has no audio track to separate")
         if instruments is None and not (picture and self.has_detector) and self.tagger is None:
-            if self.baseline is None:
-                raise ValueError(
-                    "no detector weights or tagger: pass the instruments (--instruments vn,vc) or a detector"
-                )
+            raise ValueError(
+                "no detector weights or tagger: pass the instruments (--instruments vn,vc) or a detector"
+            )
         if out_dir is None:
             instruments, presence, rows = self._detect(video, picture, instruments, progress)
             rate = info.audio_sample_rate
@@ -323,11 +322,7 @@ class Separator:
         over :attr:`sources` and the sight/sound/fused rows."""
         if instruments is not None:
             return instruments, None, None
-        sight = self.detector if picture else None
-        if sight is None and self.tagger is None:
-            raise ValueError(
-                "no detector weights or tagger: pass the instruments (--instruments vn,vc) or a detector"
-            )
+        sight = self.detector if picture else None  # separate_video made sure sight or sound is there
         from vcsep.fusion.labels import label_recording
 
         looking = " and looking at the frames" if sight is not None else ""

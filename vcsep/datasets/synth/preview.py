@@ -9,6 +9,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from vcsep.audio.spectrogram import draw_spectrogram
 from vcsep.datasets.urmp_names import PieceName
 from vcsep.files import atomic_path, write_text
 
@@ -33,18 +34,18 @@ def pick_parts(meta: dict, count: int) -> list[tuple[dict, int]]:
 
 
 def _spectrogram(wav: Path, png: Path) -> None:
-    """Log-magnitude spectrogram of the first seconds of ``wav`` (0-12 kHz) as a PNG."""
+    """Spectrogram of the first seconds of ``wav`` (0-12 kHz) as a PNG, drawn like every other
+    spectrogram of vcsep (:func:`vcsep.audio.spectrogram.draw_spectrogram`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    audio, rate = sf.read(wav, dtype="float32", frames=int(_SECONDS * 48000))
+    audio, rate = sf.read(wav, dtype="float32", frames=int(_SECONDS * 48000), always_2d=True)
     fig, ax = plt.subplots(figsize=(6, 2.2), dpi=80)
-    ax.specgram(audio + 1e-9, NFFT=2048, Fs=rate, noverlap=1536, cmap="magma", vmin=-140)
-    ax.set_ylim(0, 12000)
+    draw_spectrogram(ax, audio.T, rate, "")
+    ax.set_ylim(0, 12)
     ax.set_xlabel("s")
-    ax.set_ylabel("Hz")
     fig.tight_layout()
     with atomic_path(png) as tmp:
         fig.savefig(tmp)
