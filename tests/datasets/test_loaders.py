@@ -11,7 +11,7 @@ import soundfile as sf
 import yaml
 
 from vcsep import vocab
-from vcsep.datasets import DatasetError, load_dataset
+from vcsep.datasets import DatasetError, load_dataset, vocabulary_of
 from vcsep.datasets.urmp import load_urmp, urmp_split
 from vcsep.datasets.urmp_names import PieceName, urmp_pieces
 from vcsep.vocab import MUSDB2, MUSDB4
@@ -134,6 +134,18 @@ def test_stem_folders_codes_names_and_players(tmp_path):
     write(root / "duet" / "kazoo.wav", tone(440, 0.5, 44100), 44100)
     with pytest.raises(DatasetError, match="unknown instrument 'kazoo'"):
         load_dataset(f"stems:{root}")
+
+
+def test_several_datasets_read_as_one(tmp_path):
+    for name, freq in (("a", 440), ("b", 220)):
+        write(tmp_path / name / "t" / "vn.wav", tone(freq, 0.5, 22050), 22050)
+    tracks = load_dataset([f"stems:{tmp_path / 'a'}", f"stems:{tmp_path / 'b'}"])
+    assert [t.stems["vn"][0].parent.parent.name for t in tracks] == ["a", "b"]
+    assert vocabulary_of([f"stems:{tmp_path / 'a'}", f"urmp:{tmp_path / 'b'}"]) == vocab.URMP
+    with pytest.raises(ValueError, match="different sources"):
+        load_dataset([f"stems:{tmp_path / 'a'}", f"musdb4:{tmp_path / 'b'}"])
+    with pytest.raises(ValueError, match="no dataset given"):
+        load_dataset([])
 
 
 def test_unreadable_wav_names_the_file(tmp_path):

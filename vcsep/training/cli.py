@@ -33,8 +33,9 @@ _LOGGERS = ("lightning.pytorch.loggers.TensorBoardLogger", "vcsep.training.resum
 SIGTERM_EXIT = 143
 
 
-def sources_of(data: str) -> list[str]:
-    """The source codes a separator trained on dataset ``data`` (``KIND:PATH``) outputs, in order."""
+def sources_of(data: str | list[str]) -> list[str]:
+    """The source codes a separator trained on dataset ``data`` (``KIND:PATH`` or a list of them)
+    outputs, in order."""
     return list(vocabulary_of(data).codes)
 
 

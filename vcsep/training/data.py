@@ -9,6 +9,7 @@ told the ground truth (then degraded the same way).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -18,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from vcsep.datasets import InMemoryMixer, MixConfig, Segment, Track, load_dataset
 from vcsep.datasets.augment import InputChain
-from vcsep.datasets.registry import KINDS
+from vcsep.datasets.registry import KINDS, dataset_specs, vocabulary_of
 
 SOURCES = ("inmemory", "scaper", "shards")
 LABEL_SOURCES = ("truth", "detections", "mix")
@@ -84,7 +85,9 @@ class SeparationDataModule(L.LightningDataModule):
     """Train and validation examples for the separator.
 
     Args:
-        data: ``KIND:PATH`` of :func:`vcsep.datasets.load_dataset` (e.g. ``urmp:corpus``).
+        data: ``KIND:PATH`` of :func:`vcsep.datasets.load_dataset` (e.g. ``urmp:corpus``), or a
+            list of them with the same sources (several corpora, e.g. synthesized with different
+            seeds), read as one.
         source: ``inmemory`` (mix on the fly), ``scaper`` (pitch/time augmentation, JAMS kept in
             ``scaper_library``) or ``shards`` (stream ``shards``, written by ``vcsep prepare``).
         output_length: requested output samples per example; the window lengths, sample rate and
@@ -104,7 +107,7 @@ class SeparationDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        data: str,
+        data: str | Sequence[str],
         source: str = "inmemory",
         shards: str | None = None,
         scaper_library: str | None = None,
@@ -134,11 +137,13 @@ class SeparationDataModule(L.LightningDataModule):
             raise ValueError("source 'shards' needs shards: the folder or URL written by vcsep prepare")
         if label_source != "truth" and not detector:
             raise ValueError(f"label_source {label_source!r} needs a detector weights file")
-        kind, _, where = data.partition(":")
-        if kind not in KINDS:
-            raise ValueError(f"data must be KIND:PATH with KIND one of {', '.join(KINDS)}; got {data!r}")
-        if not Path(where).is_dir():  # checked here, before the trainer starts, not in setup()
-            raise ValueError(f"{where}: the {kind} dataset folder does not exist (data {data!r})")
+        for spec in dataset_specs(data):
+            kind, _, where = spec.partition(":")
+            if kind not in KINDS:
+                raise ValueError(f"data must be KIND:PATH with KIND one of {', '.join(KINDS)}; got {spec!r}")
+            if not Path(where).is_dir():  # checked here, before the trainer starts, not in setup()
+                raise ValueError(f"{where}: the {kind} dataset folder does not exist (data {spec!r})")
+        vocabulary_of(data)  # several datasets must share their sources
         self.save_hyperparameters()
         self.input_chain = input_chain  # the object itself: hparams keep dataclasses as dicts
         self.segment: Segment | None = None
