@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,7 +14,14 @@ import soundfile as sf
 
 from vcsep import vocab
 from vcsep.cli import main
-from vcsep.datasets.synth import SynthSettings, plan_corpus, render, synthesize_corpus
+from vcsep.datasets.synth import (
+    SynthSettings,
+    part_timbres,
+    plan_corpus,
+    render,
+    synthesize_corpus,
+    train_scores,
+)
 from vcsep.datasets.synth import corpus as corpus_module
 from vcsep.datasets.synth.scores import pick_voices, score_sources
 from vcsep.datasets.urmp_names import FOLDER_RE, PART_FILE_RE, PIECE_FILE_RE, PieceName, urmp_pieces
@@ -154,6 +162,20 @@ def test_split_by_title_keeps_every_instrument_in_train(corpus):
     train = {c for r in rows if r["split"] == "train" for c in PieceName.parse(r["folder"]).codes}
     every = {c for r in rows for c in PieceName.parse(r["folder"]).codes}
     assert train == every
+
+
+def test_record_of_scores_and_timbres(corpus):
+    with open(corpus / "split.tsv") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    meta = {p["folder"]: p for p in json.loads((corpus / "corpus.json").read_text())["pieces"]}
+    heard = train_scores([corpus])
+    assert heard == sorted({meta[r["folder"]]["score"] for r in rows if r["split"] == "train"})
+    assert all(meta[r["folder"]]["score"] not in heard for r in rows if r["split"] == "test")
+    timbres = part_timbres(corpus)
+    for folder in meta:
+        codes = PieceName.parse(folder).codes
+        assert set(timbres[folder]) == set(codes)
+        assert all(played <= set(SETTINGS.timbres) and played for played in timbres[folder].values())
 
 
 def test_larger_split_holds_out_a_quarter_of_titles():

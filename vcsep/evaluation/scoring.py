@@ -322,6 +322,18 @@ def aggregate(results: EvaluationResult | Sequence[EvaluationResult]) -> dict:
     }
 
 
+def pair_sdrs(result: EvaluationResult, keep: Callable[[str, str], bool] = lambda track, code: True):
+    """The median SDR (dB) over the present track-instrument pairs of ``result`` that
+    ``keep(track, code)`` accepts (each pair's SDR is already the median over its frames), and each
+    instrument's pair SDRs: ``(median, {code: [sdr, ...]})``; NaN when no pair is left."""
+    by_code: dict[str, list[float]] = {}
+    for row in result.tracks.rows():
+        if row["present"] and keep(row["track"], row["instrument"]) and not np.isnan(row["SDR"]):
+            by_code.setdefault(row["instrument"], []).append(row["SDR"])
+    values = [v for vs in by_code.values() for v in vs]
+    return (float(np.median(values)) if values else float("nan")), by_code
+
+
 def write_result(result: EvaluationResult, out_dir: Path) -> list[Path]:
     """Per-track ``tracks/<name>.json`` and ``.csv`` (its frames), ``frames.csv``, ``tracks.csv`` and
     ``aggregate.json`` under ``out_dir``; returns the paths written."""

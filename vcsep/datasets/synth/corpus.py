@@ -6,6 +6,7 @@ seed alone, so the same seed gives the same corpus whatever the number of worker
 
 from __future__ import annotations
 
+import json
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
@@ -241,6 +242,29 @@ def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> dic
         ],
         "room": room.record() if room is not None else None,
     }
+
+
+def part_timbres(corpus: Path) -> dict[str, dict[str, set[str]]]:
+    """Which timbre sources played each instrument of each piece of a written corpus, from its
+    ``corpus.json``: ``{piece folder: {code: {source, ...}}}``."""
+    meta = json.loads((Path(corpus) / "corpus.json").read_text())
+    table: dict[str, dict[str, set[str]]] = {}
+    for piece in meta["pieces"]:
+        codes = table.setdefault(piece["folder"], {})
+        for part in piece["parts"]:
+            codes.setdefault(part["code"], set()).add(part["timbre"])
+    return table
+
+
+def train_scores(corpora: list[Path]) -> list[str]:
+    """The scores (paths in music21's corpus, as ``corpus.json`` names them) that the train pieces of
+    written ``corpora`` play, sorted: a model's record of what it heard, so that a benchmark can
+    tell pieces of unseen scores from the rest."""
+    scores = set()
+    for corpus in corpora:
+        meta = json.loads((Path(corpus) / "corpus.json").read_text())
+        scores |= {piece["score"] for piece in meta["pieces"] if piece["split"] == "train"}
+    return sorted(scores)
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
