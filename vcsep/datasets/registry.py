@@ -46,11 +46,18 @@ def load_dataset(spec: str | Sequence[str], split: str | None = None) -> list[Tr
 
     ``split`` (``train``/``test``) selects one side: URMP-layout corpora by their ``split.tsv``
     (or the shipped URMP split), MUSDB18 by its subset folders; other layouts have no split.
-    ``solos`` builds 24 seeded ensembles of the solo recordings under PATH (seed 0).
+    ``solos`` builds 24 seeded ensembles of the solo recordings under PATH (seed 0). A
+    :class:`DatasetError` when no track is left (of a list: none in any of them).
     """
-    if not isinstance(spec, str):
-        vocabulary_of(spec)
-        return [track for one in dataset_specs(spec) for track in load_dataset(one, split)]
+    vocabulary_of(spec)
+    tracks = [track for one in dataset_specs(spec) for track in _tracks_of(one, split)]
+    if not tracks:
+        raise DatasetError(f"{spec}: no tracks" + (f" in split {split!r}" if split else ""))
+    return tracks
+
+
+def _tracks_of(spec: str, split: str | None) -> list[Track]:
+    """The tracks of one ``KIND:PATH`` dataset (maybe none) on side ``split``."""
     kind, sep, path = spec.partition(":")
     if not sep or kind not in KINDS or not path:
         raise ValueError(f"dataset must be KIND:PATH with KIND one of {', '.join(KINDS)}; got {spec!r}")
@@ -71,6 +78,4 @@ def load_dataset(spec: str | Sequence[str], split: str | None = None) -> list[Tr
             "solos": load_solo_ensembles,
         }
         tracks = readers[kind](root)
-    if not tracks:
-        raise DatasetError(f"{spec}: no tracks" + (f" in split {split!r}" if split else ""))
     return tracks
