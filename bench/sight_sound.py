@@ -39,6 +39,7 @@ def main() -> None:
         "40 pieces of 20 s at 320x180, seed 0, tonejs held out, written once under --work)",
     )
     parser.add_argument("--sight", choices=("recognizer", "yolo"), default="recognizer", help="sight model")
+    parser.add_argument("--tagger", type=Path, default=None, help="tagger file (default: the shipped one)")
     add_machine_arguments(parser)
     args = parser.parse_args()
     pin_cores(args.cores)
@@ -62,7 +63,7 @@ def main() -> None:
         if not (args.corpus / "corpus.json").is_file():
             settings = SynthSettings(seed=0, size=(320, 180), max_seconds=20.0, holdout_timbre="tonejs")
             synthesize_corpus(args.corpus, 40, settings, jobs=args.cores, overwrite=True)
-    tagger = Tagger.load(DEFAULT_MODELS / "tagger.pt")
+    tagger = Tagger.load(args.tagger or DEFAULT_MODELS / "tagger.pt")
     separator = Separator.from_pretrained()
     columns: dict[str, list] = {"sight": [], "sound": [], "fused": []}
     losses = []
