@@ -62,7 +62,7 @@ bench: setup
 # The default models shipped in vcsep/models/. The detector: trained on a seeded synthetic corpus
 # (32 pieces of 30 s, seed 1, dry FluidR3), about 22 minutes on 2 CPU cores. The separator (issue
 # #16): five realistic corpora (seeds 3-7, 80 pieces of at most 30 s, tonejs recordings held out of
-# every training piece; 6 minutes), then configs/models/separator.yaml (bf16 autocast; SEP_MINUTES
+# every training piece; 6 minutes), then configs/models/separator.yaml (bf16 autocast; 86 minutes
 # on 2 CPU cores, see the README; a GPU picks it up itself), scored on the last corpus's test pieces,
 # and the record of the scores it heard (bench/realism.py counts only pieces of other scores).
 BUILD := build/models
