@@ -8,7 +8,7 @@ validation pieces: the test pieces of the training corpora (``--val`` of them, n
 track-instrument pairs of the pair's median SDR over 1 s frames (BSSEval v4, fast scorer):
 ``unseen_timbre_sdr`` over the parts played by the held-out ``tonejs`` recordings (the deciding
 number) and ``seen_timbre_sdr`` over the others. A time-varying run is scored told the true
-activity from the Notes files (``[K, T]`` at 20 frames per second), the best it could be told.
+activity from the Notes files (``[K, T]`` at the training labels' frame rate), the best it could be told.
 
     python experiments/training_choices.py --out build/choices --steps 600
 
@@ -62,9 +62,11 @@ def train(name: str, out: Path, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def true_activity(track, hz: float = 20.0) -> np.ndarray:
-    """``[K, T]`` share of each 1/hz s frame of the whole track in which each slot plays."""
+def true_activity(track) -> np.ndarray:
+    """``[K, T]`` share of each frame of the whole track (at the training labels' rate,
+    :data:`~vcsep.training.data.ACTIVITY_HZ`) in which each slot plays."""
     from vcsep.datasets.notes import activity_frames, note_intervals
+    from vcsep.training.data import ACTIVITY_HZ as hz
 
     seconds = sf.info(track.mixture).duration
     frames = math.ceil(seconds * hz)
