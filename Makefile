@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 # libsox-dev (scaper's soxbindings build), nodejs for npm (the recorded-note timbre source below).
 # chromium renders the HTML reports in the tests. tuxpaint-stamps-default has the real instrument
 # photographs the recogniser's head trains and is checked on (read from /usr/share, never shipped).
+# timgm6mb-soundfont and csound-soundfont are two more timbre sources for the woodwinds and trumpet.
 DEBS := fluidsynth fluid-soundfont-gm musescore-general-soundfont ffmpeg libsox-dev chromium nodejs \
-  tuxpaint-stamps-default
+  tuxpaint-stamps-default timgm6mb-soundfont csound-soundfont
 STAMP := $(VENV)/.installed
 # Recorded single notes (VSCO-2 CE and other free sources, CC BY 3.0) for 11 instruments, the
 # `tonejs` timbre source; only some instruments exist as -wav packages, the others as -mp3.

@@ -56,6 +56,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
+    from vcsep.datasets.synth.timbres import DEFAULT_SOURCES, SOURCES
+
     p = sub.add_parser(
         "synth",
         help="write a synthetic corpus in URMP's exact layout",
@@ -70,7 +72,11 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=_size, default=(640, 360), help="video size WxH (default 640x360)")
     p.add_argument("--max-seconds", type=float, default=60.0, help="no piece is longer than this")
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty output folder")
-    p.add_argument("--timbres", default="fluidr3,musescore,tonejs", help="timbre sources (comma list)")
+    p.add_argument(
+        "--timbres",
+        default=",".join(DEFAULT_SOURCES),
+        help=f"timbre sources, a comma list of {', '.join(SOURCES)} (default: %(default)s)",
+    )
     p.add_argument("--holdout-timbre", default=None, help="a source of --timbres kept for test pieces only")
     p.add_argument("--dry", action="store_true", help="no expression, no rooms (as before #14)")
     p.add_argument("--preview", action="store_true", help="also write preview.html: parts with spectrograms")

@@ -25,7 +25,8 @@ from vcsep.datasets.synth.expression import CONTROL_RATE, apply_vibrato, control
 from vcsep.datasets.synth.pack import pack_corpus, unpack_corpus
 from vcsep.datasets.synth.preview import write_preview
 from vcsep.datasets.synth.render import SAMPLE_RATE, PlayedNote, render_part
-from vcsep.datasets.synth.timbres import SOURCES, TimbreSource, render_samples, timbre_source
+from vcsep.datasets.synth.sf2subset import program_samples
+from vcsep.datasets.synth.timbres import SOURCES, TimbreSource, own_codes, render_samples, timbre_source
 from vcsep.datasets.urmp import load_urmp
 from vcsep.datasets.urmp_names import PieceName
 
@@ -49,8 +50,9 @@ def corpus(tmp_path_factory) -> Path:
     if len(INSTALLED) < 2:
         pytest.skip(f"only {INSTALLED} installed (make setup)")
     out = tmp_path_factory.mktemp("real")
+    holdout = "tonejs" if "tonejs" in INSTALLED else INSTALLED[-1]
     settings = SynthSettings(
-        seed=11, size=(96, 54), max_seconds=3.0, timbres=INSTALLED, holdout_timbre=INSTALLED[-1]
+        seed=11, size=(96, 54), max_seconds=3.0, timbres=INSTALLED, holdout_timbre=holdout
     )
     synthesize_corpus(out, 4, settings, jobs=2)
     return out
@@ -71,7 +73,7 @@ def test_each_timbre_source_renders_every_instrument_it_claims(name):
     source = installed(name)
     if source is None:
         pytest.skip(f"timbre source {name} is not installed (make setup)")
-    assert len(source.codes) == (11 if name == "tonejs" else 13)
+    assert len(source.codes) == {"tonejs": 11, "timgm6mb": 6, "csound": 5}.get(name, 13)
     for code in source.codes:
         pitch = int(round(vocab.BY_CODE[code].centre))
         note = [PlayedNote(0.05, 0.9, pitch, 100)]
@@ -85,6 +87,19 @@ def test_each_timbre_source_renders_every_instrument_it_claims(name):
         # autocorrelation may land an octave off on reedy or brassy tones, never elsewhere
         ratio = f0_of(audio) / expected
         assert min(abs(np.log2(ratio) - k) for k in (-1, 0, 1)) < 0.05, f"{name} {code}: f0 ratio {ratio:.3f}"
+
+
+def test_small_gm_banks_play_only_instruments_with_samples_of_their_own():
+    bank, fluid = installed("timgm6mb"), installed("fluidr3")
+    if bank is None or fluid is None:
+        pytest.skip("timgm6mb-soundfont or fluid-soundfont-gm is not installed (make setup)")
+    violin, viola, cello, bass, flute = 40, 41, 42, 43, 73
+    samples = program_samples(bank.path, [violin, viola, cello, bass, flute, 128])
+    assert 128 not in samples  # no such GM program: left out, no error
+    assert samples[viola] == samples[violin] and samples[bass] & samples[cello]
+    assert not samples[flute] & (samples[violin] | samples[cello])
+    assert bank.codes == ("fl", "ob", "cl", "sax", "bn", "tpt")
+    assert own_codes(fluid.path) == vocab.CODES  # FluidR3 has samples of its own for every instrument
 
 
 def test_tuning_offset_moves_the_pitch():
@@ -306,10 +321,13 @@ def test_packed_corpus_unpacks_into_parts_of_bounded_size(corpus, tmp_path):
         pack_corpus(corpus, tmp_path / "small", part_bytes=20_000)
 
 
-def test_preview_page_shows_every_timbre_source(corpus):
+def test_preview_page_shows_every_timbre_source_the_corpus_uses(corpus):
+    meta = json.loads((corpus / "corpus.json").read_text())
+    used = {part["timbre"] for piece in meta["pieces"] for part in piece["parts"]}
+    assert len(used) >= 2
     page = write_preview(corpus, count=len(INSTALLED) + 1)
     text = page.read_text()
-    for name in INSTALLED:
+    for name in used:
         assert f"timbre {name}" in text
     for src in (s.split('"')[0] for s in text.split('src="')[1:]):
         assert (corpus / src).is_file(), src

@@ -28,7 +28,7 @@ from vcsep.datasets.synth.render import (
     score_midi,
 )
 from vcsep.datasets.synth.scores import ScoreSource, load_parts, score_sources
-from vcsep.datasets.synth.timbres import SOURCES, TimbreSource, render_samples, timbre_source
+from vcsep.datasets.synth.timbres import DEFAULT_SOURCES, TimbreSource, render_samples, timbre_source
 from vcsep.datasets.synth.video import write_performance_video
 from vcsep.datasets.urmp_names import F0_HOP_S, FOLDER_RE, PieceName, urmp_pieces
 from vcsep.files import atomic_path, write_json, write_text
@@ -47,7 +47,8 @@ class SynthSettings:
     """How a corpus is made. ``size`` is the video ``(width, height)`` in pixels; ``soundfont``
     replaces FluidR3's file for the ``fluidr3`` source.
 
-    ``timbres``: the timbre sources parts draw from (:data:`~vcsep.datasets.synth.timbres.SOURCES`);
+    ``timbres``: the timbre sources parts draw from (:data:`~vcsep.datasets.synth.timbres.SOURCES`;
+    default :data:`~vcsep.datasets.synth.timbres.DEFAULT_SOURCES`);
     ``holdout_timbre``: one of them reserved for the test pieces (train pieces never use it; test
     pieces play every part it has samples for with it); ``expressive``: vibrato, tuning,
     articulation, score and phrase dynamics, bow/breath noise; ``rooms``: each piece in a room,
@@ -59,7 +60,7 @@ class SynthSettings:
     soundfont: Path | None = None
     size: tuple[int, int] = (640, 360)
     max_seconds: float = 60.0
-    timbres: tuple[str, ...] = SOURCES
+    timbres: tuple[str, ...] = DEFAULT_SOURCES
     holdout_timbre: str | None = None
     expressive: bool = True
     rooms: bool = True

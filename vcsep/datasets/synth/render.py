@@ -23,7 +23,8 @@ from vcsep import vocab
 from vcsep.datasets.synth.scores import Note
 
 SAMPLE_RATE = 48000
-# Debian's fluid-soundfont-gm. TimGM6mb is no fallback: its viola is the violin's samples.
+# Debian's fluid-soundfont-gm. TimGM6mb is no fallback: its viola is the violin's samples
+# (it is the timbre source ``timgm6mb`` for the instruments it has samples of its own for).
 SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),)
 _RELEASE_TAIL_S = 1.0
 # fluidsynth's default pitch-bend range is 2 semitones either way over 14 bits

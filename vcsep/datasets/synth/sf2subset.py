@@ -77,34 +77,58 @@ def _zones(bags: list[tuple], gens: list[tuple], mods: list[tuple], first: int, 
     ]
 
 
+def _bank0_presets(r: dict[bytes, list[tuple]], programs: Iterable[int]) -> dict[int, int]:
+    """Index of the bank-0 preset of each of ``programs`` that the soundfont has: ``{program: index}``."""
+    wanted = set(programs)
+    return {p[1]: i for i, p in enumerate(r[b"phdr"][:-1]) if p[2] == 0 and p[1] in wanted}
+
+
+def _zones_of(r: dict[bytes, list[tuple]], kind: str, index: int):
+    """Zones of preset (``kind="p"``) or instrument (``"i"``) ``index``: ``[(gens, mods)]``."""
+    head, bags, gens, mods = (
+        (r[b"phdr"], r[b"pbag"], r[b"pgen"], r[b"pmod"])
+        if kind == "p"
+        else (r[b"inst"], r[b"ibag"], r[b"igen"], r[b"imod"])
+    )
+    bag_index = 3 if kind == "p" else 1
+    return _zones(bags, gens, mods, head[index][bag_index], head[index + 1][bag_index])
+
+
+def _linked(zones, generator: int) -> set[int]:
+    """What the zones' ``generator`` (instrument or sample id) points at."""
+    return {g[1] for gens, _ in zones for g in gens if g[0] == generator}
+
+
+def program_samples(source: Path | str, programs: Iterable[int]) -> dict[int, frozenset[int]]:
+    """The samples (indices into the file's sample headers) each bank-0 preset of ``programs`` plays,
+    through its instruments; programs the soundfont lacks are left out.
+
+    Small GM banks reuse one instrument's samples for its neighbours (TimGM6mb's viola plays its
+    violin's samples): programs whose sets intersect do not sound like different instruments.
+    """
+    _, r, _ = _read(Path(source))
+    out = {}
+    for program, preset in _bank0_presets(r, programs).items():
+        instruments = _linked(_zones_of(r, "p", preset), _INSTRUMENT)
+        out[program] = frozenset(s for i in instruments for s in _linked(_zones_of(r, "i", i), _SAMPLE_ID))
+    return out
+
+
 def subset_soundfont(source: Path | str, programs: Iterable[int], target: Path | str) -> Path:
     """Write to ``target`` an SF2 with the bank-0 presets of ``programs`` from ``source`` (sf2/sf3),
     their instruments and samples; returns ``target``. A program ``source`` lacks is a ``ValueError``."""
     source, target = Path(source), Path(target)
     data, r, smpl = _read(source)
     wanted = set(programs)
-    presets = [i for i, p in enumerate(r[b"phdr"][:-1]) if p[2] == 0 and p[1] in wanted]
-    missing = wanted - {r[b"phdr"][i][1] for i in presets}
+    found = _bank0_presets(r, wanted)
+    missing = wanted - set(found)
     if missing:
         raise ValueError(f"{source} has no bank-0 preset for GM programs {sorted(missing)}")
-
-    def zones_of(kind: str, index: int):
-        head, bags, gens, mods = (
-            (r[b"phdr"], r[b"pbag"], r[b"pgen"], r[b"pmod"])
-            if kind == "p"
-            else (r[b"inst"], r[b"ibag"], r[b"igen"], r[b"imod"])
-        )
-        bag_index = 3 if kind == "p" else 1
-        return _zones(bags, gens, mods, head[index][bag_index], head[index + 1][bag_index])
-
-    preset_zones = {i: zones_of("p", i) for i in presets}
-    instruments = sorted(
-        {g[1] for zones in preset_zones.values() for gs, _ in zones for g in gs if g[0] == _INSTRUMENT}
-    )
-    instrument_zones = {i: zones_of("i", i) for i in instruments}
-    samples = sorted(
-        {g[1] for zones in instrument_zones.values() for gs, _ in zones for g in gs if g[0] == _SAMPLE_ID}
-    )
+    presets = sorted(found.values())
+    preset_zones = {i: _zones_of(r, "p", i) for i in presets}
+    instruments = sorted(set().union(*(_linked(zones, _INSTRUMENT) for zones in preset_zones.values())))
+    instrument_zones = {i: _zones_of(r, "i", i) for i in instruments}
+    samples = sorted(set().union(*(_linked(zones, _SAMPLE_ID) for zones in instrument_zones.values())))
     inst_map = {old: new for new, old in enumerate(instruments)}
     sample_map = {old: new for new, old in enumerate(samples)}
 

@@ -12,7 +12,12 @@ Three independent sources, each recorded per part in ``corpus.json``:
   ping-pong looped when the note outlasts the recording). They cover 11 of the 13 instruments:
   no viola, no oboe.
 
-TimGM6mb and csound's GM bank are not sources: their viola is the violin's samples.
+* ``timgm6mb`` and ``csound``: two small GM banks (Debian ``timgm6mb-soundfont``, TimGM6mb from
+  MuseScore 1.3, and ``csound-soundfont``, csound's ``sf_GMbank``), rendered by fluidsynth. They
+  reuse one instrument's samples for its neighbours (their viola is their violin, their double
+  bass their cello, their brass share samples), so each plays only the instruments whose samples
+  no other vocabulary preset of the bank plays (:func:`own_codes`): the woodwinds, and TimGM6mb's
+  trumpet. More recordings of those instruments for training, not the default.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import soxr
 
 from vcsep import vocab
 from vcsep.datasets.synth.render import SAMPLE_RATE, check_soundfont, find_soundfont
-from vcsep.datasets.synth.sf2subset import subset_soundfont
+from vcsep.datasets.synth.sf2subset import program_samples, subset_soundfont
 
 MUSESCORE = Path("/usr/share/sounds/sf3/MuseScore_General.sf3")
 # The repository's ignored .timbres folder: `make setup` installs the npm sample packages there
@@ -54,7 +59,13 @@ TONEJS_PACKAGES = {
     "tbn": "tonejs-instrument-trombone-mp3",
     "tba": "tonejs-instrument-tuba-mp3",
 }
-SOURCES = ("fluidr3", "musescore", "tonejs")
+# Further GM banks: name -> (file, Debian package).
+GM_BANKS = {
+    "timgm6mb": (Path("/usr/share/sounds/sf2/TimGM6mb.sf2"), "timgm6mb-soundfont"),
+    "csound": (Path("/usr/share/sounds/sf2/sf_GMbank.sf2"), "csound-soundfont"),
+}
+DEFAULT_SOURCES = ("fluidr3", "musescore", "tonejs")
+SOURCES = (*DEFAULT_SOURCES, *GM_BANKS)
 # A note shorter than its recording is faded out over this release (seconds).
 _RELEASE_S = 0.12
 _NOTE_RE = re.compile(r"^(?P<name>[A-G])(?P<sharp>s?)(?P<octave>-?\d)$")
@@ -98,7 +109,15 @@ def timbre_source(name: str, soundfont: Path | None = None) -> TimbreSource:
                 f"or set {TONEJS_ENV} to their node_modules folder"
             )
         return TimbreSource(name, "samples", root, codes)
-    # both GM soundfonts hold their own samples for all 13 programs
+    if name in GM_BANKS:
+        path, package = GM_BANKS[name]
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"timbre source {name}: {path} not found; install the Debian package {package} "
+                f"(apt-get install {package})"
+            )
+        return TimbreSource(name, "soundfont", path, own_codes(check_soundfont(path)))
+    # both big GM soundfonts hold their own samples for all 13 programs
     if name == "fluidr3":
         return TimbreSource(name, "soundfont", find_soundfont(soundfont), vocab.CODES)
     if not MUSESCORE.is_file():
@@ -107,6 +126,20 @@ def timbre_source(name: str, soundfont: Path | None = None) -> TimbreSource:
             "musescore-general-soundfont (apt-get install musescore-general-soundfont)"
         )
     return TimbreSource(name, "soundfont", musescore_subset(), vocab.CODES, origin=MUSESCORE.resolve())
+
+
+@cache
+def own_codes(soundfont: Path) -> tuple[str, ...]:
+    """The vocabulary instruments (in vocabulary order) whose bank-0 preset in ``soundfont`` plays
+    samples that no other vocabulary instrument's preset plays."""
+    samples = program_samples(soundfont, {i.gm_program for i in vocab.INSTRUMENTS})
+    own = []
+    for code in vocab.CODES:
+        mine = samples.get(vocab.BY_CODE[code].gm_program)
+        others = [s for p, s in samples.items() if p != vocab.BY_CODE[code].gm_program]
+        if mine and not any(mine & s for s in others):
+            own.append(code)
+    return tuple(own)
 
 
 def musescore_subset() -> Path:
