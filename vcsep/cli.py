@@ -228,7 +228,9 @@ def _add_separate(sub: argparse._SubParsersAction) -> None:
 def _cmd_train_tagger(args: argparse.Namespace) -> int:
     from vcsep.training.tagger import train_tagger
 
-    metrics = train_tagger(args.corpus, args.out, steps=args.steps, batch=args.batch, seed=args.seed)
+    metrics = train_tagger(
+        args.corpus, args.out, steps=args.steps, batch=args.batch, seed=args.seed, progress=True
+    )
     print(f"tagger: {metrics['weights']} (final loss {metrics['final_loss']:.3f})")
     if "test_presence" in metrics:
         print(f"test mixtures, presence F1: {metrics['test_presence']['micro']['f1']:.3f}")

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 from vcsep import vocab
 from vcsep.audio.io import read_audio
@@ -133,9 +134,11 @@ def train_tagger(
     channels: int = 32,
     seed: int = 0,
     threshold: float = 0.5,
+    progress: bool = False,
 ) -> dict:
     """Train a tagger on the train pieces of ``corpora``, save it to ``out`` (a ``.pt`` file) and
-    score it on their test pieces; returns the metrics (also written beside it as ``.json``)."""
+    score it on their test pieces; returns the metrics (also written beside it as ``.json``).
+    ``progress`` shows a progress bar over steps with the recent loss."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = TaggerNet(n_mels=n_mels, channels=channels)
@@ -147,7 +150,8 @@ def train_tagger(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     net.train()
     losses = []
-    for _ in range(steps):
+    bar = tqdm(range(steps), desc="tagger", unit="step", disable=not progress)
+    for step in bar:
         x, y = make_batch(stems, batch, rng)
         loss = tagger_loss(net(x), y)
         opt.zero_grad()
@@ -155,6 +159,8 @@ def train_tagger(
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
+        if step % 50 == 49:
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
     tagger = Tagger(net)
     record = {
         "corpora": [str(c) for c in corpora],
