@@ -22,3 +22,9 @@ def pin_cores(count: int) -> list[int]:
 
     torch.set_num_threads(len(cores))
     return cores
+
+
+def realdev_default() -> Path:
+    """The real solo recordings for development: ``$VCSEP_REALDEV``, else ``../shared/realdev``
+    beside the repository."""
+    return Path(os.environ.get("VCSEP_REALDEV") or Path(__file__).resolve().parents[2] / "shared" / "realdev")

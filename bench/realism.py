@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
-from _machine import add_machine_arguments, pin_cores
+from _machine import add_machine_arguments, pin_cores, realdev_default
 
 from vcsep.datasets import load_dataset
 from vcsep.datasets.synth import SynthSettings, part_timbres, synthesize_corpus
@@ -36,10 +35,6 @@ from vcsep.fusion.checkpoint import load_separator
 
 REPO = Path(__file__).resolve().parents[1]
 HOLDOUT = "tonejs"
-
-
-def realdev_default() -> Path:
-    return Path(os.environ.get("VCSEP_REALDEV") or REPO.parent / "shared" / "realdev")
 
 
 def show(title: str, median: float, by_code: dict[str, list[float]]) -> None:
