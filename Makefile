@@ -97,11 +97,23 @@ $(SEP_CORPORA)/.made: | setup
 	done
 	touch $@
 
+# The tagger's own corpora: every timbre source but tonejs (held out for the test pieces), so that
+# it hears three to five recordings of each woodwind and of the trumpet (4 x 80 pieces, 5 minutes).
+TAG_CORPORA := $(BUILD)/tagger-corpora
+TAG_SEEDS := 8 9 10 11
+$(TAG_CORPORA)/.made: | setup
+	for seed in $(TAG_SEEDS); do \
+	  $(BIN)/vcsep synth --out $(TAG_CORPORA)/seed$$seed --pieces 80 --seed $$seed --size 128x72 \
+	    --max-seconds 30 --timbres fluidr3,musescore,tonejs,timgm6mb,csound --holdout-timbre tonejs \
+	    --jobs 2 --overwrite || exit 1; \
+	done
+	touch $@
+
 # The recogniser's slot head and the listening tagger (issue #15), trained on realistic corpora
 # (issue #14's `vcsep synth --timbres`, tonejs timbres held out for the test pieces): about
-# 15 minutes for the head (the ImageNet features of 387 pictures) and 20 for the tagger on 2 busy
+# 15 minutes for the head (the ImageNet features of 387 pictures) and 7 for the tagger on 2
 # cores. The head also reads Debian's tuxpaint photographs (never shipped).
-sight-sound-models: setup
+sight-sound-models: setup $(TAG_CORPORA)/.made
 	$(BIN)/vcsep synth --out $(BUILD)/realistic --pieces 40 --seed 0 --size 320x180 --max-seconds 20 \
 	  --timbres fluidr3,musescore,tonejs --holdout-timbre tonejs --jobs 2 --overwrite
 	$(BIN)/vcsep synth --out $(BUILD)/realistic2 --pieces 24 --seed 14 --size 128x72 --max-seconds 20 \
@@ -109,7 +121,7 @@ sight-sound-models: setup
 	$(BIN)/vcsep train-recognizer --corpus $(BUILD)/realistic --out $(BUILD)/recognizer --composites 300 \
 	  --frames-per-piece 3 --seed 0
 	$(BIN)/vcsep train-tagger --corpus $(BUILD)/realistic --corpus $(BUILD)/realistic2 \
-	  --out $(BUILD)/tagger/tagger.pt --steps 3000 --seed 0
+	  $(addprefix --corpus $(TAG_CORPORA)/seed,$(TAG_SEEDS)) --out $(BUILD)/tagger/tagger.pt --steps 3000 --seed 0
 	cp $(BUILD)/recognizer/recognizer_head.pt $(BUILD)/tagger/tagger.pt vcsep/models/
 	cp $(BUILD)/recognizer/recognizer_metrics.json vcsep/models/recognizer_metrics.json
 	cp $(BUILD)/tagger/tagger.json vcsep/models/tagger_metrics.json

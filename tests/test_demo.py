@@ -54,17 +54,20 @@ def test_run_demo_scores_every_true_instrument(models, tmp_path):
     result = run_demo(tmp_path, models)
     truth = result.truth
     assert truth and set(result.scores) == set(truth)
-    # no detector beside the models: the separator is told the truth, so every instrument is separated
-    assert result.separation.instruments == truth
+    # the instruments come from the shipped sight and sound (the tiny models folder has none of its
+    # own): every separated true instrument is scored, a missed one is reported as NaN, not dropped
+    separated = set(result.separation.instruments)
+    assert separated & set(truth)
     for code in truth:
-        assert all(math.isfinite(result.scores[code][m]) for m in ("SDR", "SDRi", "SI-SDR"))
+        finite = [math.isfinite(result.scores[code][m]) for m in ("SDR", "SDRi", "SI-SDR")]
+        assert all(finite) if code in separated else not any(finite)
     lines = result.table().splitlines()
     assert len(lines) == 2 + len(truth) and lines[-1].startswith("median")
     names = [vocab.BY_CODE[c].name for c in truth]
     assert all(line.split()[0] in " ".join(names) for line in lines[1:-1])
     # the stems written decode, at the video's rate, as long as the mixture
     mix, rate = sf.read(result.separation.files["mixture"], dtype="float32")
-    for code in truth:
+    for code in separated:
         stem, stem_rate = sf.read(result.separation.files[code], dtype="float32")
         assert stem_rate == rate and stem.shape == mix.shape and np.isfinite(stem).all()
 
