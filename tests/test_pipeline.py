@@ -16,6 +16,7 @@ from vcsep.cli import main
 from vcsep.datasets.synth import SynthSettings, synthesize_corpus
 from vcsep.datasets.urmp_names import PieceName
 from vcsep.fusion.checkpoint import save_checkpoint
+from vcsep.fusion.labels import SIGHT_OFFSET, SIGHT_WEIGHT, SOUND_WEIGHT
 from vcsep.fusion.separator import ConditionedSeparator
 from vcsep.media import write_video
 from vcsep.vision.labels import InstrumentLabels
@@ -108,12 +109,16 @@ def test_api_uses_the_detector(clip, models, monkeypatch, tmp_path):
     result = separator.separate_video(video, out_dir=tmp_path / "out")
     assert result.instruments == ["vc", "fl"] and set(result.stems) == {"vc", "fl"}
     np.testing.assert_array_equal(result.labels, vocab.multi_hot(["vc", "fl"]))
-    # sight alone, read against the detector's threshold 0.25: log-odds shifted by logit(0.25)
-    expected = 1 / (1 + (1 - presence) / presence * 0.25 / 0.75)
-    np.testing.assert_allclose(result.presence[[2, 4]], expected[[2, 4]], rtol=1e-5)
+    # sight alone, read against the detector's threshold 0.25 (log-odds shifted by logit(0.25)),
+    # weighted and offset as the rule's shipped constants say
+    seen = presence[[2, 4]].astype(np.float64)
+    evidence = SIGHT_WEIGHT * (np.log(seen / (1 - seen)) - np.log(0.25 / 0.75)) + SIGHT_OFFSET
+    expected = 1 / (1 + np.exp(-evidence))
+    np.testing.assert_allclose(result.presence[[2, 4]], expected, rtol=1e-5)
     page = (tmp_path / "out" / "index.html").read_text()
     assert "<th>sight</th><th>sound</th><th>fused</th>" in page
-    assert "<td>0.90</td><td>-</td><td>0.96</td>" in page and "<td>0.60</td><td>-</td><td>0.82</td>" in page
+    assert f"<td>0.90</td><td>-</td><td>{expected[0]:.2f}</td>" in page
+    assert f"<td>0.60</td><td>-</td><td>{expected[1]:.2f}</td>" in page
 
 
 def test_nothing_detected_falls_back_to_the_baseline(clip, models, monkeypatch, tmp_path):
@@ -160,7 +165,8 @@ def test_audio_files_are_separated_by_sound_alone(clip, models, tmp_path, capsys
     assert result.instruments == ["vn", "vc"]
     assert sorted(p.name for p in (tmp_path / "out").glob("*.wav")) == ["mixture.wav", "vc.wav", "vn.wav"]
     assert not list((tmp_path / "out").glob("*.mp4")) and not list((tmp_path / "out").glob("*.flac"))
-    assert "<td>-</td><td>0.90</td><td>0.90</td>" in (tmp_path / "out" / "index.html").read_text()
+    heard = 1 / (1 + np.exp(-SOUND_WEIGHT * np.log(0.9 / 0.1)))  # sound alone: no sight offset
+    assert f"<td>-</td><td>0.90</td><td>{heard:.2f}</td>" in (tmp_path / "out" / "index.html").read_text()
     # the command line, with a real (tiny, untrained) tagger beside the model: it runs end to end
     from vcsep.audio.tagger import Tagger, TaggerNet
 

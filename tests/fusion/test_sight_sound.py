@@ -35,16 +35,24 @@ def present(result) -> list[str]:
     return sorted(result.fused.present)
 
 
+# the rule's structure with unit weights and no offset (the shipped values are fitted, see the last test)
+PLAIN = {"sight_weight": 1.0, "sound_weight": 1.0, "sight_offset": 0.0}
+
+
+def plain(seen, heard, **kwargs):
+    return fuse(seen, heard, **PLAIN, **kwargs)
+
+
 def test_audio_only_is_the_tagger_and_video_only_is_sight():
     heard = sound({"vn": 0.9, "tba": 0.7, "fl": 0.2})
-    assert present(fuse(None, heard)) == ["tba", "vn"]
+    assert present(plain(None, heard)) == ["tba", "vn"]
     # equal up to the [0.01, 0.99] clipping of the log-odds
-    np.testing.assert_allclose(fuse(None, heard).fused.presence, heard.presence, atol=0.0101)
+    np.testing.assert_allclose(plain(None, heard).fused.presence, heard.presence, atol=0.0101)
     seen = sight({"tpt": 0.8, "vc": 0.3})
-    np.testing.assert_allclose(fuse(seen, None).fused.presence, seen.presence, atol=0.0101)
+    np.testing.assert_allclose(plain(seen, None).fused.presence, seen.presence, atol=0.0101)
     # the vision fallback (nothing detected) says nothing: sound alone decides
     np.testing.assert_allclose(
-        fuse(sight({}, fallback=True), heard).fused.presence, fuse(None, heard).fused.presence
+        plain(sight({}, fallback=True), heard).fused.presence, plain(None, heard).fused.presence
     )
 
 
@@ -61,19 +69,19 @@ def test_sound_picks_the_member_of_a_lookalike_group():
 
 
 def test_agreement_strengthens_and_confident_disagreement_is_undecided():
-    both = fuse(sight({"tpt": 0.7}), sound({"tpt": 0.7})).fused.presence[vocab.index("tpt")]
+    both = plain(sight({"tpt": 0.7}), sound({"tpt": 0.7})).fused.presence[vocab.index("tpt")]
     assert both > 0.8
-    clash = fuse(sight({"hn": 0.99}), sound({"hn": 0.01})).fused.presence[vocab.index("hn")]
+    clash = plain(sight({"hn": 0.99}), sound({"hn": 0.01})).fused.presence[vocab.index("hn")]
     assert clash == pytest.approx(0.5, abs=1e-6)
     # sight's false alarm the tagger does not hear is dropped; nothing else appears
-    assert present(fuse(sight({"tpt": 0.9, "tba": 0.6}), sound({"tpt": 0.9, "tba": 0.05}))) == ["tpt"]
+    assert present(plain(sight({"tpt": 0.9, "tba": 0.6}), sound({"tpt": 0.9, "tba": 0.05}))) == ["tpt"]
 
 
 def test_sight_is_read_against_its_own_threshold():
     # a YOLO detector's 0.25 means what the recogniser's 0.5 means: undecided
-    detector = fuse(sight({"tpt": 0.25}, threshold=0.25), None).fused.presence[vocab.index("tpt")]
+    detector = plain(sight({"tpt": 0.25}, threshold=0.25), None).fused.presence[vocab.index("tpt")]
     assert detector == pytest.approx(0.5)
-    assert present(fuse(sight({"tpt": 0.3, "vn": 0.2}, threshold=0.25), None)) == ["tpt"]
+    assert present(plain(sight({"tpt": 0.3, "vn": 0.2}, threshold=0.25), None)) == ["tpt"]
 
 
 def test_activity_follows_sound_and_peaks_at_the_fused_presence():
@@ -103,3 +111,29 @@ def test_rows_other_than_the_urmp_slots_are_refused():
     seen = sight({"vn": 0.9}).for_sources(["vn", "vc"])
     with pytest.raises(ValueError, match="13 URMP slots"):
         fuse(seen, None)
+
+
+def test_weights_and_sight_offset_scale_and_shift_the_evidence():
+    tpt = vocab.index("tpt")
+    heard = sound({"tpt": 0.7})
+    logit = np.log(0.7 / 0.3)
+    presence = lambda seen, **kw: float(fuse(seen, heard, **{**PLAIN, **kw}).fused.presence[tpt])  # noqa: E731
+    assert presence(None, sound_weight=2.0) == pytest.approx(1 / (1 + np.exp(-2 * logit)))
+    # sight at its threshold plus the offset: the offset's log-odds on top of sound's
+    assert presence(sight({"tpt": 0.5}), sight_offset=1.0) == pytest.approx(1 / (1 + np.exp(-1.0 - logit)))
+    # no sight, no offset: audio alone is read at sound's own threshold
+    assert presence(None, sight_offset=1.0) == pytest.approx(presence(None))
+    # a sight weight of 0 leaves sound alone, however sure sight is
+    assert presence(sight({"tpt": 0.01}), sight_weight=0.0) == pytest.approx(presence(None))
+    # with neither source the labels stay "unknown" (0.5), whatever the offset
+    nothing = fuse(None, None, sight_offset=2.0)
+    assert nothing.fused.fallback and np.allclose(nothing.fused.presence, 0.5)
+
+
+def test_shipped_weights_keep_audio_only_at_the_taggers_threshold_and_let_unseen_heard_instruments_in():
+    heard = sound({"vn": 0.55, "fl": 0.45})
+    assert present(fuse(None, heard)) == ["vn"]
+    # drawn or real, players hide instruments: sight's "probably not" (0.3) does not veto what sound
+    # hears clearly (0.8), while sight's "surely not" (0.02) still vetoes a faint sound (0.55)
+    assert present(fuse(sight({"tpt": 0.3}), sound({"tpt": 0.8}))) == ["tpt"]
+    assert present(fuse(sight({"tpt": 0.02}), sound({"tpt": 0.55}))) == []

@@ -8,6 +8,7 @@ from PIL import Image
 
 from vcsep import DEFAULT_MODELS, vocab
 from vcsep.cli import build_parser, main
+from vcsep.fusion.labels import SIGHT_OFFSET, SIGHT_WEIGHT
 from vcsep.vision.preview import SLOT_COLOURS
 
 
@@ -20,9 +21,9 @@ def test_vcsep_detect_prints_writes_json_and_preview(forced_weights, tiny_corpus
     printed = capsys.readouterr().out
     assert f"{video}: 6 frames; no sound" in printed and f"wrote {report}" in printed
     # sight alone: sight's presence (clipped to 0.99: no source is ever certain) read against the
-    # detector's threshold 0.25, i.e. log-odds logit(0.99) - logit(0.25)
-    fused = 1 / (1 + 0.01 / 0.99 * 0.25 / 0.75)
-    assert "vc  cello           1.00      -   1.00  present" in printed
+    # detector's threshold 0.25, i.e. log-odds logit(0.99) - logit(0.25), weighted and offset
+    fused = 1 / (1 + np.exp(-SIGHT_WEIGHT * (np.log(99) - np.log(1 / 3)) - SIGHT_OFFSET))
+    assert f"vc  cello           1.00      -   {fused:.2f}  present" in printed
     data = json.loads(report.read_text())
     assert list(data["presence"]) == list(vocab.CODES)
     assert data["presence"]["vc"] == round(fused, 4)
