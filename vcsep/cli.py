@@ -229,7 +229,13 @@ def _cmd_train_tagger(args: argparse.Namespace) -> int:
     from vcsep.training.tagger import train_tagger
 
     metrics = train_tagger(
-        args.corpus, args.out, steps=args.steps, batch=args.batch, seed=args.seed, progress=True
+        args.corpus,
+        args.out,
+        steps=args.steps,
+        batch=args.batch,
+        channels=args.channels,
+        seed=args.seed,
+        progress=True,
     )
     print(f"tagger: {metrics['weights']} (final loss {metrics['final_loss']:.3f})")
     if "test_presence" in metrics:
@@ -248,6 +254,7 @@ def _add_train_tagger(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="tagger file to write (.pt; metrics beside)")
     p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
     p.add_argument("--batch", type=int, default=16, help="mixtures per step (default 16)")
+    p.add_argument("--channels", type=int, default=32, help="width of the CNN (default 32)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=_cmd_train_tagger)
 

@@ -102,6 +102,14 @@ def test_small_gm_banks_play_only_instruments_with_samples_of_their_own():
     assert own_codes(fluid.path) == vocab.CODES  # FluidR3 has samples of its own for every instrument
 
 
+def test_a_missing_gm_bank_names_its_debian_package(tmp_path, monkeypatch):
+    from vcsep.datasets.synth import timbres
+
+    monkeypatch.setitem(timbres.GM_BANKS, "csound", (tmp_path / "gone.sf2", "csound-soundfont"))
+    with pytest.raises(FileNotFoundError, match="apt-get install csound-soundfont"):
+        timbre_source("csound")
+
+
 def test_tuning_offset_moves_the_pitch():
     source = installed("fluidr3")
     if source is None:
