@@ -27,13 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 THRESHOLD = 0.5
 
 
-def presence_f1(rows: list[tuple[set, set]]) -> float:
-    """Micro F1 of ``(true codes, found codes)`` rows."""
-    tp = sum(len(t & f) for t, f in rows)
-    wrong = sum(len(f - t) + len(t - f) for t, f in rows)
-    return 2 * tp / max(1, 2 * tp + wrong)
-
-
 def average_precision(truth: np.ndarray, scores: np.ndarray) -> float:
     """Average precision of ``scores`` ranking the positives of bool ``truth`` (both ``[N]``)."""
     hits = truth[np.argsort(-scores, kind="stable")]
@@ -54,6 +47,10 @@ def main() -> None:
     from vcsep.audio.io import read_audio
     from vcsep.audio.tagger import Tagger
     from vcsep.datasets.solos import find_clips, load_solo_ensembles
+    from vcsep.vision.train import PresenceScores
+
+    def presence_f1(rows: list[tuple[set, set]]) -> float:
+        return PresenceScores.of_pieces(rows).f1 or 0.0
 
     solos = args.realdev / "solos"
     if not solos.is_dir():

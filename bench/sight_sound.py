@@ -22,13 +22,6 @@ import numpy as np
 from _machine import add_machine_arguments, pin_cores
 
 
-def f1(rows: list[tuple[set, set]]) -> tuple[float, int, int, int]:
-    tp = sum(len(t & f) for t, f in rows)
-    fp = sum(len(f - t) for t, f in rows)
-    fn = sum(len(t - f) for t, f in rows)
-    return 2 * tp / max(1, 2 * tp + fp + fn), tp, fp, fn
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -49,6 +42,7 @@ def main() -> None:
     from vcsep.datasets.urmp import corpus_split, load_urmp_piece
     from vcsep.fusion.labels import label_recording
     from vcsep.vision.recognizer import Recognizer
+    from vcsep.vision.train import PresenceScores
 
     if args.sight == "yolo":  # the synthetic detector shipped before issue 15
         from vcsep.vision.detector import Detector
@@ -104,12 +98,12 @@ def main() -> None:
             f"SDR loss {loss:.2f} dB",
             flush=True,
         )
-    scores = {name: f1(rows) for name, rows in columns.items()}
-    for name, (score, tp, fp, fn) in scores.items():
-        print(f"{name:<6} F1 {score:.3f} (tp {tp}, fp {fp}, fn {fn})")
+    scores = {name: PresenceScores.of_pieces(rows) for name, rows in columns.items()}
+    for name, s in scores.items():
+        print(f"{name:<6} F1 {s.f1 or 0.0:.3f} (tp {s.tp}, fp {s.fp}, fn {s.fn})")
     print(
-        f"fused_f1={scores['fused'][0]:.3f} sight_f1={scores['sight'][0]:.3f} "
-        f"sound_f1={scores['sound'][0]:.3f} sdr_loss_db={np.mean(losses):.3f}"
+        f"fused_f1={scores['fused'].f1 or 0.0:.3f} sight_f1={scores['sight'].f1 or 0.0:.3f} "
+        f"sound_f1={scores['sound'].f1 or 0.0:.3f} sdr_loss_db={np.mean(losses):.3f}"
     )
 
 

@@ -30,13 +30,6 @@ SOUND_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 SIGHT_OFFSETS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
 
 
-def presence_f1(rows: list[tuple[set, set]]) -> float:
-    """Micro F1 of ``(true codes, found codes)`` rows."""
-    tp = sum(len(t & f) for t, f in rows)
-    wrong = sum(len(f - t) + len(t - f) for t, f in rows)
-    return 2 * tp / max(1, 2 * tp + wrong)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, required=True, help="validation corpus (URMP layout, videos)")
@@ -50,6 +43,10 @@ def main() -> None:
     from vcsep.datasets.urmp import corpus_split, load_urmp_piece
     from vcsep.fusion import labels
     from vcsep.vision.recognizer import Recognizer
+    from vcsep.vision.train import PresenceScores
+
+    def presence_f1(rows: list[tuple[set, set]]) -> float:
+        return PresenceScores.of_pieces(rows).f1 or 0.0
 
     sight = Recognizer(args.head or DEFAULT_MODELS / "recognizer_head.pt")
     tagger = Tagger.load(args.tagger or DEFAULT_MODELS / "tagger.pt")

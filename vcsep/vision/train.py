@@ -14,7 +14,7 @@ import csv
 import os
 import shutil
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -224,6 +224,16 @@ class PresenceScores:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "precision": self.precision, "recall": self.recall, "f1": self.f1}
+
+    @classmethod
+    def of_pieces(cls, rows: Iterable[tuple[set[str], set[str]]]) -> PresenceScores:
+        """Micro-averaged scores of ``(true codes, found codes)`` rows, one per piece."""
+        rows = list(rows)
+        return cls(
+            tp=sum(len(t & f) for t, f in rows),
+            fp=sum(len(f - t) for t, f in rows),
+            fn=sum(len(t - f) for t, f in rows),
+        )
 
 
 def evaluate_presence(
