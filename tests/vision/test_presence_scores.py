@@ -1,4 +1,4 @@
-"""Piece-level presence scores (vcsep.vision.train.PresenceScores), as every presence measurement counts them."""
+"""Piece-level presence scores (vcsep.vision.train.PresenceScores), as every presence check counts them."""
 
 from __future__ import annotations
 
