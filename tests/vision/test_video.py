@@ -14,6 +14,7 @@ from vcsep.vision.video import (
     mux_audio_tracks,
     probe,
     read_audio_track,
+    sample_times,
     scaled_size,
 )
 
@@ -35,6 +36,19 @@ def test_iter_frames_samples_the_frames_nearest_to_the_requested_times(tiny_vide
         [f.time_s for f in frames], np.array([0, 15, 30, 45, 60, 75]) / float(media.fps), atol=1e-3
     )
     assert all(f.image.shape == (96, 160, 3) and f.image.dtype == np.uint8 for f in frames)
+
+
+@pytest.mark.parametrize("frames_per_sample", [1.5, 2.5, 7.5])
+def test_a_time_halfway_between_two_frames_is_served_once(tiny_video, media, frames_per_sample):
+    """Sampling every 2.5 frames asks for times that fall halfway between two frames; each is served
+    by one frame (the 30 s demo video at 16 frames gave 19: duplicates where rounding disagreed)."""
+    fps = float(media.fps) / frames_per_sample
+    frames = list(iter_frames(tiny_video, fps=fps))
+    wanted = sample_times(probe(tiny_video).duration_s, fps)
+    assert len(frames) == len(wanted)
+    indices = [f.index for f in frames]
+    assert indices == sorted(set(indices))
+    assert np.all(np.abs(np.array([f.time_s for f in frames]) - wanted) <= 0.5 / float(media.fps) + 1e-6)
 
 
 def test_iter_frames_every_frame_and_downscaled(tiny_video, media):

@@ -42,6 +42,9 @@ DEFAULT_RATE_HZ = 4.0
 # Sampled blocks for the content hash: enough to tell apart any two real videos of equal size.
 _HASH_BLOCKS = 8
 _HASH_BLOCK_SIZE = 1 << 16
+# Part of every cache key: raised when the frames a video is sampled at change (2: no frame twice),
+# so that detections cached before are not read back.
+_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,7 @@ def detect_video(
     cache_file = None
     if use_cache:
         key = hashlib.sha256(
-            f"{content_hash(path)}|{detector.fingerprint}|{fps}|{max_side}".encode()
+            f"{_CACHE_VERSION}|{content_hash(path)}|{detector.fingerprint}|{fps}|{max_side}".encode()
         ).hexdigest()
         cache_file = Path(cache_dir) if cache_dir is not None else cache_root() / "detections"
         cache_file = cache_file / f"{key[:32]}.npz"

@@ -261,7 +261,10 @@ def _decode_at(
                     last_time = t
                     rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
                     yield SampledFrame(time_s=t, index=round(t * info.fps), image=rgb)
-                    # Wanted times up to this frame are served by it (a gap in a variable rate).
+                    # It serves wanted time k (always: a time halfway between two frames is served
+                    # by the earlier one, which rounding must not let the next one serve again) and
+                    # every wanted time up to it (a gap in a variable rate).
+                    k += 1
                     while k < len(targets) and targets[k] < t + half_frame:
                         k += 1
                     if k == len(targets):
