@@ -56,16 +56,28 @@ def test_audio_only_is_the_tagger_and_video_only_is_sight():
     )
 
 
-def test_sound_picks_the_member_of_a_lookalike_group():
+def test_sound_picks_the_member_of_a_lookalike_group_where_sight_is_unsure():
     # sight sees a violin-shaped instrument and cannot tell violin from viola; sound hears a viola
     seen = sight({"vn": 0.9, "va": 0.85})
     result = fuse(seen, sound({"va": 0.9, "vn": 0.1}))
     assert present(result) == ["va"]
     # cello or double bass, oboe or clarinet: the same
-    assert present(fuse(sight({"vc": 0.8}), sound({"db": 0.8, "vc": 0.05}))) == ["db"]
+    assert present(fuse(sight({"vc": 0.8, "db": 0.7}), sound({"db": 0.8, "vc": 0.05}))) == ["db"]
     assert present(fuse(sight({"ob": 0.7, "cl": 0.6}), sound({"cl": 0.9}))) == ["cl"]
     # two members both heard (a violin and a viola) both stay
     assert present(fuse(seen, sound({"va": 0.9, "vn": 0.8}))) == ["va", "vn"]
+
+
+def test_members_weigh_sight_at_half_the_weight_of_sound():
+    vn, va = vocab.index("vn"), vocab.index("va")
+    # sound nearly tied (0.3 against 0.4), sight sure of a violin: the violin
+    result = fuse(sight({"vn": 0.9, "va": 0.05}), sound({"vn": 0.3, "va": 0.4}))
+    assert present(result) == ["vn"]
+    p = result.fused.presence
+    assert p[va] / p[vn] == pytest.approx((0.05 / 0.9) ** 0.5 * 0.4 / 0.3, rel=1e-5)
+    # sight's 9 to 1 for the violin is sound's 3 to 1 for the viola: even shares
+    even = fuse(sight({"vn": 0.9, "va": 0.1}), sound({"vn": 0.2, "va": 0.6})).fused.presence
+    assert even[vn] == pytest.approx(even[va], rel=1e-5)
 
 
 def test_agreement_strengthens_and_confident_disagreement_is_undecided():

@@ -131,3 +131,34 @@ def test_shipped_recognizer_names_real_photographs_on_unseen_backgrounds():
     scores = detections.slot_scores()  # [K, frames]
     assert [vocab.CODES[k] for k in scores.argmax(0)] == list(composites.REAL_INSTRUMENTS)
     assert detections.boxes.max() <= 1920 and set(detections.class_names) == set(vocab.CODES)
+
+
+@needs_stamps
+def test_train_recognizer_on_composites_and_corpus_frames(tiny_corpus, tmp_path, monkeypatch):
+    """A head trained on 4 composites and 2 frames of each of the tiny corpus's 3 train pieces: a
+    loadable head file with its record, metrics on the photo check and the test piece, and a second
+    run on the same pictures that reuses the cached features instead of re-running the backbone."""
+    from vcsep.vision import recognizer_train
+
+    kwargs = {"composites": 4, "frames_per_piece": 2, "epochs": 2, "check_per_instrument": 1}
+    metrics = recognizer_train.train_recognizer([tiny_corpus], tmp_path, **kwargs)
+    assert metrics["pictures"] == 4 + 3 * 2 and metrics["corpora"] == [str(tiny_corpus)]
+    assert sorted(metrics["heldout_photos"]["confusions"]) == sorted(composites.REAL_INSTRUMENTS)
+    assert 0 <= metrics["heldout_photos"]["accuracy"] <= 1
+    assert [p["folder"] for p in metrics["test_presence"]["pieces"]] == ["04_Delta_vn_fl"]
+    record = load_head(SlotHead(), tmp_path / "recognizer_head.pt")
+    assert record["corpora"] == [str(tiny_corpus)] and record["epochs"] == 2
+
+    def no_backbone(*args, **kwargs):
+        raise AssertionError("the cached features should have been reused")
+
+    monkeypatch.setattr(recognizer_train, "embed", no_backbone)
+    again = recognizer_train.train_recognizer([tiny_corpus], tmp_path, **{**kwargs, "epochs": 3})
+    assert again["epochs"] == 3 and again["pictures"] == metrics["pictures"]
+
+
+def test_train_recognizer_cli_names_a_corpus_without_split(tmp_path, capsys):
+    from vcsep.cli import main
+
+    assert main(["train-recognizer", "--out", str(tmp_path / "o"), "--corpus", str(tmp_path)]) != 0
+    assert "split.tsv" in capsys.readouterr().err

@@ -212,14 +212,20 @@ def add_train_recognizer_parser(sub: argparse._SubParsersAction) -> None:
         "train-recognizer",
         help="fine-tune the recogniser's slot head on real-photo composites and synthetic frames",
         description="Compose pictures of real instrument photographs (Debian's tuxpaint-stamps-default) on "
-        "drawn stages, add frames of a synthetic corpus's train pieces, run them once through the frozen "
+        "drawn stages, add frames of synthetic corpora's train pieces, run them once through the frozen "
         "ImageNet backbone and train the 13-slot head; check it on photos over held-out backgrounds and "
-        "on the corpus's test pieces.",
+        "on the corpora's test pieces.",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder (recognizer_head.pt, metrics)")
-    p.add_argument("--corpus", type=Path, default=None, help="a `vcsep synth` corpus (drawn instruments)")
+    p.add_argument(
+        "--corpus",
+        type=Path,
+        action="append",
+        default=[],
+        help="a `vcsep synth` corpus with videos (drawn instruments; repeatable)",
+    )
     p.add_argument("--composites", type=int, default=300, help="photo composites (default 300)")
-    p.add_argument("--frames-per-piece", type=int, default=3, help="frames of each train piece (default 3)")
+    p.add_argument("--frames-per-piece", type=int, default=6, help="frames of each train piece (default 6)")
     p.add_argument("--epochs", type=int, default=60, help="head training epochs (default 60)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=run_train_recognizer)
@@ -228,6 +234,8 @@ def add_train_recognizer_parser(sub: argparse._SubParsersAction) -> None:
 def run_train_recognizer(args: argparse.Namespace) -> int:
     from vcsep.vision.recognizer_train import train_recognizer
 
+    for corpus in args.corpus:
+        existing_file(corpus / "split.tsv", "corpus split")
     metrics = train_recognizer(
         args.corpus,
         args.out,
@@ -235,6 +243,7 @@ def run_train_recognizer(args: argparse.Namespace) -> int:
         frames_per_piece=args.frames_per_piece,
         epochs=args.epochs,
         seed=args.seed,
+        progress=True,
     )
     photos = metrics["heldout_photos"]
     print(f"head: {metrics['weights']}")

@@ -27,6 +27,8 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from vcsep import vocab
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
+# Which pictures a seed gives: raised with every change that changes them (cached features name it).
+VERSION = 2
 MUSIC = "hobbies/music"
 # The real photographs of slot instruments that tuxpaint-stamps-default ships.
 REAL_INSTRUMENTS = {
@@ -224,14 +226,16 @@ class Composer:
             codes = tuple(rng.choice(list(REAL_INSTRUMENTS), size=n, replace=False))
         for _ in range(int(rng.integers(0, 2))):  # players without an instrument
             self._person(canvas, rng)
-        # every player first, then the instruments, so no player hides another's instrument
+        # every player first, then the instruments, so no player hides another's instrument; the
+        # distractor before the slot instruments: a label must name what can be seen (a guitar in
+        # front of a trumpet made a picture labelled "trumpet" that shows a guitar)
         holders = [self._person(canvas, rng) for _ in range(len(codes) + 1)]
+        if rng.random() < 0.35 and distractor:  # an instrument none of the slots is, held by the last player
+            item = self.distractors[rng.integers(len(self.distractors))]
+            self._paste(canvas, item, h * rng.uniform(*_DISTRACTOR_SIZE), holders[-1][:2], rng)
         boxes = []
         for code, (cx, cy, _) in zip(codes, holders, strict=False):
             lo, hi = _INSTRUMENT_SIZE[code]
             boxes.append(self._paste(canvas, self.instruments[code], h * rng.uniform(lo, hi), (cx, cy), rng))
-        if rng.random() < 0.35 and distractor:  # an instrument none of the slots is, held by the last player
-            item = self.distractors[rng.integers(len(self.distractors))]
-            self._paste(canvas, item, h * rng.uniform(*_DISTRACTOR_SIZE), holders[-1][:2], rng)
         image = np.asarray(canvas.convert("RGB"))
         return Composite(image, tuple(str(c) for c in codes), tuple(boxes))
