@@ -234,8 +234,6 @@ def add_train_recognizer_parser(sub: argparse._SubParsersAction) -> None:
 def run_train_recognizer(args: argparse.Namespace) -> int:
     from vcsep.vision.recognizer_train import train_recognizer
 
-    for corpus in args.corpus:
-        existing_file(corpus / "split.tsv", "corpus split")
     metrics = train_recognizer(
         args.corpus,
         args.out,

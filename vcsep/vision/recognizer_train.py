@@ -46,7 +46,7 @@ from vcsep.vision.recognizer import (
     to_input,
     window_logits,
 )
-from vcsep.vision.train import evaluate_presence, read_corpus
+from vcsep.vision.train import CorpusPiece, evaluate_presence, read_corpus
 from vcsep.vision.video import iter_frames
 
 
@@ -74,16 +74,14 @@ def composite_set(n: int, seed: int, family: str = "train") -> tuple[list[np.nda
 
 
 def corpus_frames(
-    corpus_dir: str | Path, split: str, per_piece: int, size: tuple[int, int] = (768, 432)
+    pieces: Sequence[CorpusPiece], per_piece: int, size: tuple[int, int] = (768, 432)
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """``per_piece`` evenly spaced frames of each ``split`` piece of a synthetic corpus, resized to
+    """``per_piece`` evenly spaced frames of each of ``pieces`` (of synthetic corpora), resized to
     ``size``; labels float32 ``[N, K]`` are the piece's instruments (its players stay in view)."""
     from PIL import Image
 
     images, labels = [], []
-    for piece in read_corpus(corpus_dir):
-        if piece.split != split:
-            continue
+    for piece in pieces:
         frames = list(iter_frames(piece.video, fps=1.0))
         for i in np.linspace(0, len(frames) - 1, per_piece).round().astype(int):
             images.append(np.asarray(Image.fromarray(frames[i].image).resize(size, Image.BILINEAR)))
@@ -129,20 +127,22 @@ def fit_head(
 
 
 def _features(
-    backbone: torch.nn.Module, cache: Path, pictures: dict, progress: bool = False
+    backbone: torch.nn.Module,
+    cache: Path,
+    pictures: dict,
+    train_pieces: Sequence[CorpusPiece],
+    progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Features ``[N, 1280, h, w]``, labels ``[N, K]`` and the number of corpus frames (the last
-    ones) of the pictures ``pictures`` describes, from ``cache`` when it holds exactly those."""
+    ones) of the pictures ``pictures`` describes (the frames: of ``train_pieces``, the train pieces
+    of its corpora), from ``cache`` when it holds exactly those."""
     if cache.is_file():
         data = torch.load(cache, weights_only=True)
         if data["pictures"] == pictures:
             return data["features"], data["labels"], int(data["n_synthetic"])
     images, labels = composite_set(pictures["composites"], pictures["seed"])
-    n_synthetic = 0
-    for corpus in pictures["corpora"]:
-        frames, frame_labels = corpus_frames(corpus, "train", pictures["per_piece"])
-        images, labels = images + frames, np.concatenate([labels, frame_labels])
-        n_synthetic += len(frames)
+    frames, frame_labels = corpus_frames(train_pieces, pictures["per_piece"])
+    images, labels, n_synthetic = images + frames, np.concatenate([labels, frame_labels]), len(frames)
     features, labels = embed(backbone, images, progress=progress), torch.from_numpy(labels)
     data = {"pictures": pictures, "features": features, "labels": labels, "n_synthetic": n_synthetic}
     with atomic_path(cache) as tmp:
@@ -200,14 +200,18 @@ def train_recognizer(
     reused by a later run with the same pictures (the costly part: 3 to 4 pictures a second on 2 cores;
     ``progress`` shows a bar over them).
     """
+    corpora = [str(c) for c in corpora]
+    pieces = [p for corpus in corpora for p in read_corpus(corpus)]  # a bad corpus fails first
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     backbone = load_backbone()
-    corpora = [str(c) for c in corpora]
     pictures = {"composites": composites, "composer": COMPOSER_VERSION, "seed": seed}
     pictures |= {"corpora": corpora, "per_piece": frames_per_piece}
-    features, labels, n_synthetic = _features(backbone, out_dir / "features.pt", pictures, progress)
+    train_pieces = [p for p in pieces if p.split == "train"]
+    features, labels, n_synthetic = _features(
+        backbone, out_dir / "features.pt", pictures, train_pieces, progress
+    )
     order = torch.arange(len(features))
     order = torch.cat([order] + [order[len(features) - n_synthetic :]] * (synthetic_weight - 1))
     head = SlotHead()
@@ -229,7 +233,7 @@ def train_recognizer(
     recognizer = Recognizer(weights)
     metrics: dict = {"weights": str(weights), **record}
     metrics["heldout_photos"] = photo_check(recognizer, check_per_instrument, seed + 1)
-    test = [p for corpus in corpora for p in read_corpus(corpus) if p.split == "test"]
+    test = [p for p in pieces if p.split == "test"]
     if test:
         metrics["test_presence"] = evaluate_presence(
             recognizer, test, fps=eval_fps, threshold=threshold, cache_dir=out_dir / "cache"
