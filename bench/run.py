@@ -23,6 +23,9 @@ TARGETS = {
     ("tagger", "tag_wall_s"): ("<=", 3.0),
     ("sight_sound", "fused_f1"): (">=", 0.95),
     ("sight_sound", "sdr_loss_db"): ("<=", 0.3),
+    # issue 15's real-video target (every instrument found, nothing else), on real photographs and
+    # real recordings: a stand-in for the held-back videos, so not all, but nearly all scenes
+    ("real_scenes", "exact_fraction"): (">=", 0.9),
     ("data", "inmemory_per_s/train_per_s"): (">=", 10.0),
     ("data", "shards_per_s/train_per_s"): (">=", 10.0),
     ("train", "stall_fraction"): ("<", 0.05),

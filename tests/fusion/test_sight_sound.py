@@ -68,16 +68,19 @@ def test_sound_picks_the_member_of_a_lookalike_group_where_sight_is_unsure():
     assert present(fuse(seen, sound({"va": 0.9, "vn": 0.8}))) == ["va", "vn"]
 
 
-def test_members_weigh_sight_at_half_the_weight_of_sound():
+def test_members_weigh_sight_and_sound_equally():
     vn, va = vocab.index("vn"), vocab.index("va")
-    # sound nearly tied (0.3 against 0.4), sight sure of a violin: the violin
-    result = fuse(sight({"vn": 0.9, "va": 0.05}), sound({"vn": 0.3, "va": 0.4}))
+    # sound leans to a viola (0.5 against 0.05: a real violin it half hears), sight is sure of a
+    # violin (0.99 against 0.01): the violin, and the viola gets the product's share
+    result = fuse(sight({"vn": 0.99, "va": 0.01}), sound({"vn": 0.05, "va": 0.5}))
     assert present(result) == ["vn"]
     p = result.fused.presence
-    assert p[va] / p[vn] == pytest.approx((0.05 / 0.9) ** 0.5 * 0.4 / 0.3, rel=1e-5)
-    # sight's 9 to 1 for the violin is sound's 3 to 1 for the viola: even shares
-    even = fuse(sight({"vn": 0.9, "va": 0.1}), sound({"vn": 0.2, "va": 0.6})).fused.presence
+    assert p[va] / p[vn] == pytest.approx((0.01 / 0.99) * (0.5 / 0.05), rel=1e-5)
+    # sight's 3 to 1 for the violin is sound's 3 to 1 for the viola: even shares
+    even = fuse(sight({"vn": 0.9, "va": 0.3}), sound({"vn": 0.2, "va": 0.6})).fused.presence
     assert even[vn] == pytest.approx(even[va], rel=1e-5)
+    # and the same weights the other way round: sight unsure, sound's 3 to 1 decides
+    assert present(fuse(sight({"vn": 0.8, "va": 0.8}), sound({"vn": 0.2, "va": 0.6}))) == ["va"]
 
 
 def test_agreement_strengthens_and_confident_disagreement_is_undecided():
