@@ -31,7 +31,8 @@ The rule (:func:`fuse`), per instrument slot ``i``:
    ``bench/real_scenes.py`` (real photographs and real recordings) sight's evidence at half weight
    let sound's viola replace or join a violin sight was sure of in 7 of 24 violin scenes, at equal
    weight in 2; on synthetic validation pieces the two weights score alike.
-   Without sound (no tagger, or a silent file) ``m_i`` is sight's score alone, without sight sound's.
+   Without sound (no tagger) sight's scores alone choose, without sight sound's (the missing
+   source says 0.5 for every member).
 4. **When?** Activity takes its shape over time from sound when there is sound (note-accurate),
    else from sight, scaled so its loudest column equals the fused presence:
    ``a_i(t) = P_i x shape_i(t) / max_t shape_i(t)``.
@@ -178,11 +179,8 @@ def fuse(
         g, s_g = v[group].max(), a[group].max()
         evidence = sight_weight * (_logit(g) - shift) + sound_weight * _logit(s_g) + offset
         p_group = 1 / (1 + np.exp(-evidence))
-        seen_member, heard_member = (np.clip(x[group], _CLIP, 1 - _CLIP) for x in (v, a))
-        if see and sound is not None:
-            member = seen_member * heard_member
-        else:
-            member = seen_member if see else heard_member  # all 0.5 (equal shares) with neither
+        # a missing source is 0.5 for every member, so the other's scores alone choose
+        member = np.prod([np.clip(x[group], _CLIP, 1 - _CLIP) for x in (v, a)], axis=0)
         fused[group] = p_group * member / member.max()
 
     if sound is not None:
