@@ -41,7 +41,7 @@ def main() -> None:
     add_machine_arguments(parser)
     args = parser.parse_args()
     pin_cores(args.cores)
-    from vcsep import DEFAULT_MODELS, vocab
+    from vcsep import DEFAULT_MODELS
     from vcsep.audio.io import read_audio, resample
     from vcsep.audio.tagger import Tagger
     from vcsep.datasets.solos import find_clips
@@ -82,11 +82,7 @@ def main() -> None:
             frames = (picture.image for _ in range(int(length / RATE * FPS) + 1))
             write_video(video, frames, FPS, audio=mixture, sample_rate=RATE)
             result, _ = label_recording(video, sight=sight, tagger=tagger, use_cache=False)
-            found = {
-                "sight": set(result.sight.present),
-                "sound": {c for c, p in zip(vocab.CODES, result.sound.presence) if p >= 0.5},
-                "fused": set(result.fused.present),
-            }
+            found = result.found()
             for name, present in found.items():
                 columns[name].append((set(codes), present))
             row = {r["code"]: r for r in result.rows()}

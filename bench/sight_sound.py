@@ -36,7 +36,7 @@ def main() -> None:
     add_machine_arguments(parser)
     args = parser.parse_args()
     pin_cores(args.cores)
-    from vcsep import DEFAULT_MODELS, Separator, vocab
+    from vcsep import DEFAULT_MODELS, Separator
     from vcsep.audio.io import read_audio
     from vcsep.audio.tagger import Tagger
     from vcsep.datasets.urmp import corpus_split, load_urmp_piece
@@ -69,11 +69,7 @@ def main() -> None:
         result, _ = label_recording(
             track.video, sight=sight, tagger=tagger, cache_dir=args.work / "sight-cache"
         )
-        found = {
-            "sight": set(result.sight.present),
-            "sound": {c for c, p in zip(vocab.CODES, result.sound.presence) if p >= 0.5},
-            "fused": set(result.fused.present),
-        }
+        found = result.found()
         for name, codes in found.items():
             columns[name].append((truth, codes))
         loss = 0.0

@@ -72,10 +72,9 @@ def main() -> None:
         return presence_f1(rows)
 
     current = (labels.SIGHT_WEIGHT, labels.SOUND_WEIGHT, labels.SIGHT_OFFSET)
-    sight_only = presence_f1([(t, set(s.present)) for t, s, _ in pieces])
-    sound_only = presence_f1(
-        [(t, {c for c, p in zip(h.codes, h.presence) if p >= 0.5}) for t, _, h in pieces]
-    )
+    alone = [(t, labels.fuse(s, h).found()) for t, s, h in pieces]
+    sight_only = presence_f1([(t, found["sight"]) for t, found in alone])
+    sound_only = presence_f1([(t, found["sound"]) for t, found in alone])
     grid = sorted(
         ((score(*combo), combo) for combo in itertools.product(SIGHT_WEIGHTS, SOUND_WEIGHTS, SIGHT_OFFSETS)),
         key=lambda r: -r[0],

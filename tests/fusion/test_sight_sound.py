@@ -152,3 +152,14 @@ def test_shipped_weights_keep_audio_only_at_the_taggers_threshold_and_let_unseen
     # hears clearly (0.8), while sight's "surely not" (0.02) still vetoes a faint sound (0.55)
     assert present(fuse(sight({"tpt": 0.3}), sound({"tpt": 0.8}))) == ["tpt"]
     assert present(fuse(sight({"tpt": 0.02}), sound({"tpt": 0.55}))) == []
+
+
+def test_found_names_what_each_column_calls_present():
+    result = fuse(sight({"vn": 0.9, "tpt": 0.2}), sound({"vn": 0.8, "va": 0.6, "tpt": 0.3}))
+    found = result.found()
+    assert found["sight"] == {"vn"}
+    assert found["sound"] == {"vn", "va"}
+    assert found["fused"] == set(result.fused.present)
+    # a missing input calls nothing present
+    assert fuse(None, sound({"tpt": 0.9})).found()["sight"] == set()
+    assert fuse(sight({"tpt": 0.9}), None).found()["sound"] == set()

@@ -97,6 +97,14 @@ class SightSound:
     sound: Tags | None
     fused: InstrumentLabels
 
+    def found(self) -> dict[str, set[str]]:
+        """The instruments each column calls present: ``{"sight", "sound", "fused"}`` -> codes; sight
+        at its own threshold, sound at the tagger's 0.5 (:data:`DEFAULT_THRESHOLD`); empty where that
+        input is missing (or sight saw nothing)."""
+        heard = set() if self.sound is None else set(vocab.codes_of(self.sound.presence, DEFAULT_THRESHOLD))
+        seen = set() if self.sight is None else set(self.sight.present)
+        return {"sight": seen, "sound": heard, "fused": set(self.fused.present)}
+
     def rows(self) -> list[dict]:
         """One dict per slot: ``code``, ``name``, ``sight``, ``sound`` (None where missing), ``fused``,
         ``present`` (fused reaches the threshold), sorted by fused presence, highest first."""
