@@ -45,6 +45,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         holdout_timbre=args.holdout_timbre,
         expressive=not args.dry,
         rooms=not args.dry,
+        realnotes=args.realnotes,
     )
     written = synthesize_corpus(
         args.out, args.pieces, settings, jobs=args.jobs, overwrite=args.overwrite, progress=True
@@ -78,6 +79,13 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         help=f"timbre sources, a comma list of {', '.join(SOURCES)} (default: %(default)s)",
     )
     p.add_argument("--holdout-timbre", default=None, help="a source of --timbres kept for test pieces only")
+    p.add_argument(
+        "--realnotes",
+        type=Path,
+        default=None,
+        help="folder of recorded notes with its notes.tsv, for the realnotes source "
+        "(default: $VCSEP_REALNOTES or ../shared/realnotes beside the repository)",
+    )
     p.add_argument("--dry", action="store_true", help="no expression, no rooms (as before #14)")
     p.add_argument("--preview", action="store_true", help="also write preview.html: parts with spectrograms")
     p.set_defaults(func=_cmd_synth)

@@ -52,8 +52,10 @@ class SynthSettings:
     ``holdout_timbre``: one of them reserved for the test pieces (train pieces never use it; test
     pieces play every part it has samples for with it); ``expressive``: vibrato, tuning,
     articulation, score and phrase dynamics, bow/breath noise; ``rooms``: each piece in a room,
-    heard by one microphone with its EQ and noise floor. With ``timbres=("fluidr3",)`` and both
-    off, a corpus sounds like the one the shipped models were trained on (dry FluidR3).
+    heard by one microphone with its EQ and noise floor; ``realnotes``: the folder of the
+    ``realnotes`` source (default :func:`~vcsep.datasets.synth.timbres.realnotes_root`). With
+    ``timbres=("fluidr3",)`` and both off, a corpus sounds like the one the shipped models were
+    trained on (dry FluidR3).
     """
 
     seed: int = 0
@@ -64,6 +66,7 @@ class SynthSettings:
     holdout_timbre: str | None = None
     expressive: bool = True
     rooms: bool = True
+    realnotes: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,9 @@ def check_settings(settings: SynthSettings) -> dict[str, TimbreSource]:
         )
     if settings.soundfont is not None and "fluidr3" not in settings.timbres:
         raise ValueError(f"--soundfont {settings.soundfont} is for the fluidr3 source; --timbres omits it")
-    return {name: timbre_source(name, settings.soundfont) for name in settings.timbres}
+    if settings.realnotes is not None and "realnotes" not in settings.timbres:
+        raise ValueError(f"--realnotes {settings.realnotes} is for the realnotes source; --timbres omits it")
+    return {name: timbre_source(name, settings.soundfont, settings.realnotes) for name in settings.timbres}
 
 
 def draw_timbres(
@@ -196,7 +201,7 @@ def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> dic
     # expression and rooms draw from their own stream: the score, timing and video draws of a
     # piece do not depend on which stages are on
     extra = np.random.default_rng([plan.seed, 1])
-    sources = {n: timbre_source(n, settings.soundfont) for n in settings.timbres}
+    sources = {n: timbre_source(n, settings.soundfont, settings.realnotes) for n in settings.timbres}
     timbres = plan.timbres or draw_timbres(plan, settings, sources, test=False)
     parts = load_parts(plan.source, name.codes)
     played, gains, duration = perform(parts, rng, settings.max_seconds, dynamics=settings.expressive)
@@ -299,8 +304,13 @@ def synthesize_corpus(
     find_fluidsynth()
     sources = check_settings(settings)
     fluidr3 = sources["fluidr3"].path if "fluidr3" in sources else None
+    realnotes = sources["realnotes"].path if "realnotes" in sources else None
     settings = replace(
-        settings, soundfont=fluidr3, size=tuple(settings.size), timbres=tuple(settings.timbres)
+        settings,
+        soundfont=fluidr3,
+        realnotes=realnotes,
+        size=tuple(settings.size),
+        timbres=tuple(settings.timbres),
     )
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
@@ -332,7 +342,11 @@ def synthesize_corpus(
     write_text(out / "split.tsv", "".join(lines))
     meta = {
         "generator": "vcsep synth",
-        "settings": {**asdict(settings), "soundfont": str(settings.soundfont or "")},
+        "settings": {
+            **asdict(settings),
+            "soundfont": str(settings.soundfont or ""),
+            "realnotes": str(settings.realnotes or ""),
+        },
         "timbre_sources": {
             n: {"kind": s.kind, "path": str(s.path), "instruments": list(s.codes)}
             | ({"from": str(s.origin)} if s.origin else {})

@@ -69,15 +69,13 @@ def draw_player(code: str, rng: np.random.Generator) -> Player:
 
 
 def articulate(notes: list[PlayedNote], player: Player, rng: np.random.Generator) -> list[PlayedNote]:
-    """Note lengths: short notes (under 0.4 s) are detached (40-65 % of their length) with the
-    player's staccato chance; the others keep 88-100 % of theirs."""
+    """Note lengths: short notes (under 0.4 s) are detached (40-65 % of their length, marked
+    ``detached``) with the player's staccato chance; the others keep 88-100 % of theirs."""
     out = []
     for note in notes:
-        if note.duration < 0.4 and rng.random() < player.staccato:
-            factor = rng.uniform(0.4, 0.65)
-        else:
-            factor = rng.uniform(0.88, 1.0)
-        out.append(replace(note, duration=max(0.05, note.duration * factor)))
+        detached = note.duration < 0.4 and rng.random() < player.staccato
+        factor = rng.uniform(0.4, 0.65) if detached else rng.uniform(0.88, 1.0)
+        out.append(replace(note, duration=max(0.05, note.duration * factor), detached=bool(detached)))
     return out
 
 

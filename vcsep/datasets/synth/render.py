@@ -33,12 +33,15 @@ _BEND_CENTRE, _BEND_PER_CENT = 8192, 8192 / 200.0
 
 @dataclass(frozen=True)
 class PlayedNote:
-    """A performed note: onset and duration in seconds, MIDI pitch, MIDI velocity 1..127."""
+    """A performed note: onset and duration in seconds, MIDI pitch, MIDI velocity 1..127;
+    ``detached`` when the player shortened it (staccato: a sampler plays it with a detached
+    recording, such as pizzicato, where it has one)."""
 
     onset: float
     duration: float
     pitch: int
     velocity: int
+    detached: bool = False
 
     @property
     def hz(self) -> float:

