@@ -7,6 +7,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from vcsep.evaluation.realsets import realdev_default
+
+__all__ = ["add_machine_arguments", "pin_cores", "realdev_default"]
+
 
 def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
     """``--cores N`` (default 2) and ``--work DIR`` (default <tmp>/vcsep-bench)."""
@@ -23,8 +27,3 @@ def pin_cores(count: int) -> list[int]:
     torch.set_num_threads(len(cores))
     return cores
 
-
-def realdev_default() -> Path:
-    """The real solo recordings for development: ``$VCSEP_REALDEV``, else ``../shared/realdev``
-    beside the repository."""
-    return Path(os.environ.get("VCSEP_REALDEV") or Path(__file__).resolve().parents[2] / "shared" / "realdev")
