@@ -18,7 +18,7 @@ TONEJS := violin-wav@1.1.0 cello-wav@1.1.0 contrabass-wav@1.1.0 flute-wav@1.1.0 
   tuba-mp3@1.1.2
 TIMBRES := .timbres/.installed
 
-.PHONY: setup debs test lint demo bench models sight-sound-models clean
+.PHONY: setup debs test lint demo bench models corpora sight-sound-models clean
 
 setup: debs $(STAMP) $(TIMBRES)
 
@@ -66,10 +66,15 @@ bench: setup
 # every training piece; 6 minutes), then configs/models/separator.yaml (bf16 autocast; 86 minutes
 # on 2 CPU cores, see the README; a GPU picks it up itself), scored on the last corpus's test pieces,
 # and the record of the scores it heard (bench/realism.py counts only pieces of other scores).
+# `make models` also writes the corpora with real timbres (`make corpora`, below) that the next
+# separator and tagger train on; today's shipped ones were trained before them.
 BUILD := build/models
 SEP_CORPORA := $(BUILD)/separator-corpora
 SEP_SEEDS := 3 4 5 6 7
-models: setup $(SEP_CORPORA)/.made
+REALNOTES ?= ../shared/realnotes
+REAL_CORPORA := $(BUILD)/real-corpora
+REAL_SEEDS := 30 31 32 33 34
+models: setup $(SEP_CORPORA)/.made $(REAL_CORPORA)/.made
 	$(BIN)/vcsep synth --out $(BUILD)/corpus --pieces 32 --seed 1 --max-seconds 30 --jobs 2 --overwrite \
 	  --timbres fluidr3 --dry  # the detector's corpus: dry FluidR3, from before issue 14
 	$(BIN)/vcsep train-detector --corpus $(BUILD)/corpus --out $(BUILD)/detector --epochs 45 \
@@ -94,6 +99,21 @@ $(SEP_CORPORA)/.made: | setup
 	  $(BIN)/vcsep synth --out $(SEP_CORPORA)/seed$$seed --pieces 80 --seed $$seed --size 128x72 \
 	    --max-seconds 30 --timbres fluidr3,musescore,tonejs --holdout-timbre tonejs --jobs 2 --overwrite \
 	    || exit 1; \
+	done
+	touch $@
+
+# Corpora with real timbres (issue #22), for the separator and the tagger that train after it: every
+# timbre source, none held out (the real players of bench/real_ensembles.py and bench/real_players.py
+# measure transfer now), `realnotes` (the real recorded notes of all 13 instruments in
+# ../shared/realnotes, public domain and CC0; REALNOTES=DIR points elsewhere) among them. Five seeds
+# of 80 pieces of at most 30 s (about 13 minutes on 2 cores). Their test pieces (split.tsv) are the
+# validation pieces of the training runs.
+corpora: $(REAL_CORPORA)/.made
+$(REAL_CORPORA)/.made: | setup
+	for seed in $(REAL_SEEDS); do \
+	  $(BIN)/vcsep synth --out $(REAL_CORPORA)/seed$$seed --pieces 80 --seed $$seed --size 128x72 \
+	    --max-seconds 30 --timbres fluidr3,musescore,tonejs,realnotes,timgm6mb,csound \
+	    --realnotes $(REALNOTES) --jobs 2 --overwrite || exit 1; \
 	done
 	touch $@
 

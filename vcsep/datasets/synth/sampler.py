@@ -109,8 +109,11 @@ def choose(bank: tuple[Sample, ...], note: PlayedNote, turn: int) -> Sample:
     wanted = [s for s in bank if s.short == note.detached] or list(bank)
     target = note.velocity / 127
     cost = np.array(
-        [abs(s.pitch - note.pitch) + (0 if s.dynamic is None else _DYNAMIC_WEIGHT * abs(s.dynamic - target))
-         for s in wanted]
+        [
+            abs(s.pitch - note.pitch)
+            + (0 if s.dynamic is None else _DYNAMIC_WEIGHT * abs(s.dynamic - target))
+            for s in wanted
+        ]
     )
     ties = [s for s, c in zip(wanted, cost) if c <= cost.min() + 1e-9]
     return ties[turn % len(ties)]
@@ -236,7 +239,7 @@ def yin(audio: np.ndarray, rate: int, fmin: float, fmax: float, frame: int = 204
     squares = np.cumsum(x**2, axis=1)
     lags = np.arange(max_lag + 1)
     head = squares[:, frame - 1 - lags]  # sum over x[0 : frame - lag]
-    tail = squares[:, -1:] - np.concatenate([np.zeros((len(x), 1)), squares[:, : max_lag]], axis=1)
+    tail = squares[:, -1:] - np.concatenate([np.zeros((len(x), 1)), squares[:, :max_lag]], axis=1)
     diff = np.maximum(head + tail - 2 * acf, 0.0)
     cmnd = np.ones_like(diff)
     cmnd[:, 1:] = diff[:, 1:] * lags[1:] / np.maximum(np.cumsum(diff[:, 1:], axis=1), 1e-12)
@@ -259,10 +262,13 @@ def yin(audio: np.ndarray, rate: int, fmin: float, fmax: float, frame: int = 204
 
 def measure_cents(path: Path, pitch: int) -> float | None:
     """The recording's pitch against MIDI ``pitch`` in cents, folded into [-600, 600) so an octave
-    error of the estimator does not count: the median YIN estimate over its sustain at 16 kHz.
-    None where nothing voiced was found."""
+    error of the estimator does not count: the median YIN estimate over its sustain (at least
+    0.3 s from the end of its attack) at 16 kHz. None where nothing voiced was found."""
     t = take(path)
-    body = soxr.resample(t.audio[t.attack : t.end], SAMPLE_RATE, 16000)
+    # at least 0.3 s: a plucked or staccato note's loud part is shorter than YIN's frames
+    body = soxr.resample(
+        t.audio[t.attack : max(t.end, t.attack + int(0.3 * SAMPLE_RATE))], SAMPLE_RATE, 16000
+    )
     hz = 440.0 * 2 ** ((pitch - 69) / 12)
     f0 = yin(body, 16000, fmin=max(20.0, hz / 2.5), fmax=min(4000.0, hz * 2.5))
     f0 = f0[np.isfinite(f0)]

@@ -15,7 +15,8 @@ Independent sources, each recorded per part in ``corpus.json``:
   ``source``, ``midi``, ``articulation_dynamic``), such as ``../shared/realnotes``; played by the
   same sampler with their recorded dynamics, the double bass's pizzicato and the tuba's staccato
   for detached notes. Each note's pitch is checked once (YIN) and cached: a note more than 60
-  cents from its label (octaves aside) is dropped, a smaller offset corrected.
+  cents from its label (octaves aside) is dropped, a smaller offset corrected (where YIN finds
+  nothing voiced, the label stands).
 * ``timgm6mb`` and ``csound``: two small GM banks (Debian ``timgm6mb-soundfont``, TimGM6mb from
   MuseScore 1.3, and ``csound-soundfont``, csound's ``sf_GMbank``), rendered by fluidsynth. They
   reuse one instrument's samples for its neighbours (their viola is their violin, their double
@@ -89,7 +90,7 @@ PITCH_TOLERANCE_CENTS = 60.0
 RATE_SLIP_CENTS = 1200 * float(np.log2(48000 / 44100))
 # below this fundamental YIN cannot be trusted on these recordings: the label stands (Hz)
 _PITCH_CHECK_MIN_HZ = 40.0
-_INDEX_VERSION = 1
+_INDEX_VERSION = 2
 _NOTE_RE = re.compile(r"^(?P<name>[A-G])(?P<sharp>s?)(?P<octave>-?\d)$")
 _PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
@@ -270,9 +271,10 @@ def realnotes_banks(root: Path) -> dict[str, tuple[Sample, ...]]:
     banks: dict[str, list[Sample]] = {}
     for code, sample in pairs:
         cents = measured.get(str(sample.path), "none")
-        if cents == "none" or not in_tune(float(cents)):
+        cents = 0.0 if cents == "none" else float(cents)  # nothing voiced found: the label stands
+        if not in_tune(cents):
             continue
-        banks.setdefault(code, []).append(replace(sample, cents=float(cents)))
+        banks.setdefault(code, []).append(replace(sample, cents=cents))
     return {code: tuple(sorted(samples, key=lambda s: s.pitch)) for code, samples in banks.items()}
 
 
