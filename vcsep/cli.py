@@ -243,6 +243,7 @@ def _cmd_train_tagger(args: argparse.Namespace) -> int:
         batch=args.batch,
         channels=args.channels,
         seed=args.seed,
+        relative_level=args.relative_level,
         progress=True,
     )
     print(f"tagger: {metrics['weights']} (final loss {metrics['final_loss']:.3f})")
@@ -263,6 +264,11 @@ def _add_train_tagger(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
     p.add_argument("--batch", type=int, default=16, help="mixtures per step (default 16)")
     p.add_argument("--channels", type=int, default=32, help="width of the CNN (default 32)")
+    p.add_argument(
+        "--relative-level",
+        action="store_true",
+        help="hear each 5 s window relative to its loudest mel bin: the same labels at any level",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=_cmd_train_tagger)
 

@@ -118,3 +118,25 @@ def test_a_stream_of_blocks_tags_like_the_whole_array():
     # windows batched through the net give what each window alone gives
     alone = [tagger._run([w])[0] for w in tagger._windows(audio, RATE)]
     np.testing.assert_allclose(tagger.frame_probabilities(audio, RATE), np.concatenate(alone, 1), atol=1e-5)
+
+
+def test_a_relative_level_tagger_hears_the_same_at_any_level(two_timbre_corpus, tmp_path, one_thread):
+    metrics = train_tagger(
+        [two_timbre_corpus], tmp_path / "t.pt", steps=400, batch=8, n_mels=32, channels=8, relative_level=True
+    )
+    assert metrics["relative_level"] and metrics["test_presence"]["micro"]["f1"] == 1.0
+    tagger = Tagger.load(tmp_path / "t.pt")
+    assert tagger.net.relative_level
+    music = tone(75, 6.0)[None] + tone(1500, 6.0, harmonics=6)[None]
+    rms = np.sqrt(np.mean(music**2))
+    heard = [tagger.tag(music * (10 ** (db / 20) / rms), RATE).presence for db in (-45, -30, -18)]
+    for other in heard[1:]:
+        np.testing.assert_allclose(other, heard[0], atol=1e-3)
+    assert heard[0][vocab.index("vn")] > 0.5 and heard[0][vocab.index("tba")] > 0.5
+    # a tagger trained before (absolute level) loads and keeps hearing absolute levels
+    old = TaggerNet(n_mels=32, channels=8)
+    torch.save(
+        {"config": {"n_mels": 32, "channels": 8, "codes": list(vocab.CODES)}, "state_dict": old.state_dict()},
+        tmp_path / "old.pt",
+    )
+    assert not Tagger.load(tmp_path / "old.pt").net.relative_level

@@ -70,17 +70,32 @@ class MelPower(nn.Module):
         return torch.matmul(self.filters, spec)
 
 
-def log_mel(power: torch.Tensor) -> torch.Tensor:
-    """Mel power -> log mel (natural log, floor 1e-6: about -60 dB re full scale)."""
+def log_mel(power: torch.Tensor, relative: bool = False) -> torch.Tensor:
+    """Mel power ``[B, n_mels, F]`` -> log mel (natural log, floor 1e-6: -60 dB re full scale).
+
+    ``relative``: each example's power is first divided by its loudest band and frame, so the log
+    mel does not depend on the recording's level (the floor sits 60 dB under that peak)."""
+    if relative:
+        power = power / power.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
     return torch.log(power + 1e-6)
 
 
 class TaggerNet(nn.Module):
-    """Log-mel ``[B, n_mels, F]`` -> frame logits ``[B, K, F // TIME_POOL]`` (one per 80 ms)."""
+    """Log-mel ``[B, n_mels, F]`` -> frame logits ``[B, K, F // TIME_POOL]`` (one per 80 ms).
 
-    def __init__(self, n_mels: int = 64, channels: int = 32, codes: tuple[str, ...] = vocab.CODES) -> None:
+    ``relative_level``: the net hears log mels relative to each window's peak (:func:`log_mel`), so
+    the same music at -45 and at -18 dBFS gets the same labels; False for taggers trained before."""
+
+    def __init__(
+        self,
+        n_mels: int = 64,
+        channels: int = 32,
+        codes: tuple[str, ...] = vocab.CODES,
+        relative_level: bool = False,
+    ) -> None:
         super().__init__()
         self.n_mels, self.channels, self.codes = n_mels, channels, tuple(codes)
+        self.relative_level = relative_level
         widths = [1, channels // 2, channels, channels * 2, channels * 2]
         blocks = []
         for i in range(4):
@@ -103,7 +118,12 @@ class TaggerNet(nn.Module):
         return self.out(x)
 
     def config(self) -> dict:
-        return {"n_mels": self.n_mels, "channels": self.channels, "codes": list(self.codes)}
+        return {
+            "n_mels": self.n_mels,
+            "channels": self.channels,
+            "codes": list(self.codes),
+            "relative_level": self.relative_level,
+        }
 
 
 @dataclass(frozen=True)
@@ -220,7 +240,8 @@ class Tagger:
         chunk = torch.from_numpy(np.stack(windows)).to(self.device)
         # pad to whole output frames (and past the STFT's minimum length) with silence
         chunk = F.pad(chunk, (0, n_out * HOP * TIME_POOL + N_FFT - chunk.shape[1]))
-        probs = self.net(log_mel(self.mel(chunk)))[:, :, :n_out].sigmoid().float().cpu().numpy()
+        logmel = log_mel(self.mel(chunk), self.net.relative_level)
+        probs = self.net(logmel)[:, :, :n_out].sigmoid().float().cpu().numpy()
         return list(probs)
 
     def tag(

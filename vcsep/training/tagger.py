@@ -35,6 +35,7 @@ from vcsep.vision.train import PresenceScores
 
 ACTIVE_DB = 35.0
 MIXTURE_NOISE = 1e-5  # mel power of the added noise floor (about -50 dB)
+NOISE_ONLY = 0.05  # share of training windows without an instrument, for level-free taggers
 
 
 def _pieces(corpora: Sequence[str | Path], split: str) -> list[Path]:
@@ -63,13 +64,20 @@ def frame_labels(power: torch.Tensor) -> torch.Tensor:
 
 
 def make_batch(
-    stems: list[tuple[int, torch.Tensor, torch.Tensor]], batch: int, rng: np.random.Generator
+    stems: list[tuple[int, torch.Tensor, torch.Tensor]],
+    batch: int,
+    rng: np.random.Generator,
+    relative_level: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random mixtures: log-mel ``[B, n_mels, F]`` and frame labels ``[B, K, F // TIME_POOL]``.
 
     Each stem gets a random gain (-15 to +5 dB) and a random smooth spectral envelope (a tilt plus
     two slow ripples over the mel axis, about +-8 dB): the test pieces are played by timbres no train
     piece has, and an envelope is what tells one violin sample set from another.
+
+    ``relative_level``: log mels relative to each window's peak (:func:`~vcsep.audio.tagger.log_mel`),
+    and one window in :data:`NOISE_ONLY` holds no instrument (only the noise floor, which the peak
+    normalisation raises to full level: a quiet room must not sound like an instrument).
     """
     frames = int(WINDOW_S * SAMPLE_RATE / HOP) // TIME_POOL * TIME_POOL
     n_mels = stems[0][1].shape[0]
@@ -77,6 +85,8 @@ def make_batch(
     x = torch.full((batch, n_mels, frames), MIXTURE_NOISE)
     y = torch.zeros(batch, vocab.K, frames)
     for b in range(batch):
+        if relative_level and rng.random() < NOISE_ONLY:
+            continue
         for i in rng.choice(len(stems), size=int(rng.integers(1, 5)), replace=False):
             slot, power, active = stems[i]
             start = int(rng.integers(0, max(1, power.shape[1] - frames)))
@@ -89,7 +99,7 @@ def make_batch(
             active = active[start : start + frames]
             y[b, slot, : len(active)] = torch.maximum(y[b, slot, : len(active)], active)
     y = F.max_pool1d(y, TIME_POOL)
-    return log_mel(x), y
+    return log_mel(x, relative_level), y
 
 
 def tagger_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -134,14 +144,16 @@ def train_tagger(
     channels: int = 32,
     seed: int = 0,
     threshold: float = 0.5,
+    relative_level: bool = False,
     progress: bool = False,
 ) -> dict:
     """Train a tagger on the train pieces of ``corpora``, save it to ``out`` (a ``.pt`` file) and
     score it on their test pieces; returns the metrics (also written beside it as ``.json``).
+    ``relative_level``: a tagger that does not depend on the level (:class:`TaggerNet`).
     ``progress`` shows a progress bar over steps with the recent loss."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = TaggerNet(n_mels=n_mels, channels=channels)
+    net = TaggerNet(n_mels=n_mels, channels=channels, relative_level=relative_level)
     mel = MelPower(n_mels)
     stems = stem_powers(_pieces(corpora, "train"), mel)
     if not stems:
@@ -152,7 +164,7 @@ def train_tagger(
     losses = []
     bar = tqdm(range(steps), desc="tagger", unit="step", disable=not progress)
     for step in bar:
-        x, y = make_batch(stems, batch, rng)
+        x, y = make_batch(stems, batch, rng, relative_level)
         loss = tagger_loss(net(x), y)
         opt.zero_grad()
         loss.backward()
@@ -169,6 +181,7 @@ def train_tagger(
         "batch": batch,
         "lr": lr,
         "seed": seed,
+        "relative_level": relative_level,
         "final_loss": round(float(np.mean(losses[-50:])), 5),
     }
     out = Path(out)
