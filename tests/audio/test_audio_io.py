@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vcsep.audio.io import read_audio, resample, write_audio
+from vcsep.audio.io import at_level, read_audio, resample, write_audio
 
 
 def test_write_then_read(tmp_path):
@@ -27,3 +27,12 @@ def test_unreadable_file_is_named(tmp_path):
     bad.write_bytes(b"RIFF nonsense")
     with pytest.raises(ValueError, match="broken.wav"):
         read_audio(bad)
+
+
+def test_at_level_sets_the_rms_and_keeps_silence():
+    audio = np.random.default_rng(0).normal(0, 0.3, (2, 4000)).astype(np.float32)
+    for dbfs in (-45.0, -18.0):
+        out = at_level(audio, dbfs)
+        assert out.dtype == np.float32 and out.shape == audio.shape
+        assert 20 * np.log10(np.sqrt(np.mean(out.astype(np.float64) ** 2))) == pytest.approx(dbfs, abs=1e-3)
+    assert not at_level(np.zeros((1, 100)), -18.0).any()

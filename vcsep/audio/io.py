@@ -41,6 +41,13 @@ def resample(audio: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
     return np.ascontiguousarray(soxr.resample(audio.T, sr_from, sr_to, quality="HQ").T)
 
 
+def at_level(audio: np.ndarray, dbfs: float) -> np.ndarray:
+    """``audio`` (float ``[C, N]``) scaled to an RMS of ``dbfs`` dB re full scale: float32 ``[C, N]``
+    (silence stays silent)."""
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if np.size(audio) else 0.0
+    return (np.asarray(audio) * (10 ** (dbfs / 20) / rms if rms > 0 else 0.0)).astype(np.float32)
+
+
 def window(audio: np.ndarray, start: int, length: int) -> np.ndarray:
     """``audio[:, start:start+length]`` of ``[C, N]`` audio as float32 ``[C, length]``, zero-padded
     where it reaches before sample 0 or past the end."""
