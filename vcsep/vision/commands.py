@@ -20,6 +20,7 @@ _RATE_HZ, _MIN_FRACTION = 4.0, 0.2
 
 
 def _float(text: str) -> float:
+    """``text`` as a float, for argparse."""
     try:
         return float(text)
     except ValueError:
