@@ -46,7 +46,7 @@ def make_input(path: Path, minutes: int) -> Path:
     """The still-picture video of ``minutes`` minutes at ``path`` (made once)."""
     if path.is_file():
         return path
-    from vcsep.vision.video import write_video
+    from vcsep.media import write_video
 
     seconds = 60.0 * minutes
     audio = np.concatenate(list(music(seconds, seed=minutes)), axis=1)

@@ -231,3 +231,209 @@ def test_warnings_are_one_line(models, video, monkeypatch, capsys):
     assert shown == ["vcsep: warning: something odd about this file\n"]
     assert capsys.readouterr().err == "vcsep separate: error: stop here\n"
     assert "x.py:7" in warnings.formatwarning("w", UserWarning, "x.py", 7)  # restored afterwards
+
+
+# Issue #25: the second campaign (about 110 hostile and careless cases against a fresh install).
+
+
+def wav_file(path: Path, seconds: float = 2.0, amplitude: float = 0.3) -> Path:
+    """A stereo float WAV of a 330 Hz tone at RATE (``amplitude`` above 1: louder than 0 dBFS)."""
+    t = np.arange(round(seconds * RATE)) / RATE
+    tone = amplitude * np.sin(2 * np.pi * 330 * t)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.stack([tone, tone], 1).astype(np.float32), RATE, subtype="FLOAT")
+    return path
+
+
+def test_an_output_never_overwrites_the_input(models, tmp_path, capsys):
+    d = tmp_path / "d"
+    for name, instruments in (("mixture.wav", "vn"), ("vn.wav", "vn,fl")):
+        given = wav_file(d / name)
+        before = given.read_bytes()
+        assert separate(given, d, "--model", str(models), "--instruments", instruments) == 2
+        err = capsys.readouterr().err
+        assert f"error: {d / name}: this output would overwrite the input {given}" in err
+        assert given.read_bytes() == before and only_outputs(d) == [name]
+        given.unlink()
+    # beside the outputs under another name, it separates, and stays as it was
+    song = wav_file(d / "song.wav")
+    before = song.read_bytes()
+    assert separate(song, d, "--model", str(models), "--instruments", "vn") == 0
+    assert song.read_bytes() == before and (d / "vn.wav").is_file()
+    # a second run's removal of the first run's outputs spares an input among them
+    assert separate(d / "vn.wav", d, "--model", str(models), "--instruments", "vc") == 0
+    assert (d / "vn.wav").is_file() and (d / "vc.wav").is_file()
+
+
+def test_sigterm_cleans_up_and_a_later_run_removes_what_dead_runs_left(models, video, tmp_path, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from vcsep import pipeline
+
+    real = pipeline.separate_stream
+
+    def terminated_midway(*args, **kwargs):  # SIGTERM arrives while the stems are written
+        for k, chunk in enumerate(real(*args, **kwargs)):
+            if k == 0:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield chunk
+
+    monkeypatch.setattr(pipeline, "separate_stream", terminated_midway)
+    out = tmp_path / "o"
+    assert separate(video, out, "--model", str(models), "--instruments", "vn") == 143
+    assert only_outputs(out) == []  # the work folder went, as on Ctrl-C
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+    monkeypatch.undo()
+    # work of a run that died without cleaning up (SIGKILL) goes; that of a live process stays
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    stale = out / f".separating.{int(dead.stdout)}-0a1b2c.partial"
+    (stale / "vn.wav").parent.mkdir()
+    (stale / "vn.wav").write_bytes(b"x" * 1000)
+    (out / f".vn.{int(dead.stdout)}-0a1b2d.partial.wav").write_bytes(b"x")
+    alive = out / f".separating.{os.getpid()}-0a1b2e.partial"
+    alive.mkdir()
+    assert separate(video, out, "--model", str(models), "--instruments", "vn") == 0
+    assert not stale.exists() and alive.exists()
+    assert [n for n in only_outputs(out) if ".partial" in n] == [alive.name]
+
+
+def test_nan_weights_are_refused_and_nan_stems_never_written(models, video, tmp_path, capsys):
+    from vcsep.fusion.checkpoint import load_separator
+
+    payload = torch.load(models / "separator.pt", weights_only=True)
+    payload["state_dict"] = {k: torch.full_like(v, float("nan")) for k, v in payload["state_dict"].items()}
+    nan = tmp_path / "nan.pt"
+    torch.save(payload, nan)
+    assert separate(video, tmp_path / "a", "--model", str(nan), "--instruments", "vn") == 2
+    err = capsys.readouterr().err
+    assert f"error: {nan}: refused: " in err and "hold NaN or infinite values" in err
+    assert only_outputs(tmp_path / "a") == []
+    # weights broken in memory: the output is refused before any stem is written
+    model = load_separator(models / "separator.pt")
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    with pytest.raises(ValueError, match="the separator's output has NaN or infinite values"):
+        vcsep.Separator(model).separate_video(video, ["vn"], out_dir=tmp_path / "b")
+    assert only_outputs(tmp_path / "b") == []
+
+
+def test_a_folder_in_the_way_moves_nothing_and_is_named(models, video, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ("--model", str(models))
+    assert separate(video, out, *args, "--instruments", "vn") == 0
+    page = (out / "index.html").read_bytes()
+    (out / "mixture.png").unlink()
+    (out / "mixture.png").mkdir()  # an output name taken by a folder, found only at the move
+    assert separate(video, out, *args, "--instruments", "vn,vc") == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err == f"vcsep separate: error: {out / 'mixture.png'}: an output of this name exists as a folder"
+    assert (out / "index.html").read_bytes() == page and not (out / "vc.wav").exists()
+    assert not [n for n in only_outputs(out) if ".partial" in n]
+    (out / "vc.wav").mkdir()  # one the run is known to write: refused before any work
+    assert separate(video, out, *args, "--instruments", "vn,vc") == 2
+    assert f"{out / 'vc.wav'}: an output of this name exists as a folder" in capsys.readouterr().err
+
+
+def test_a_rerun_removes_the_outputs_it_no_longer_writes(models, video, tmp_path):
+    out = tmp_path / "out"
+    args = ("--model", str(models))
+    assert separate(video, out, *args, "--instruments", "vn,fl") == 0
+    (out / "notes.txt").write_text("mine")
+    assert {"fl.wav", "fl.png", "vn.wav"} <= set(only_outputs(out))
+    assert separate(video, out, *args, "--instruments", "vn") == 0
+    names = set(only_outputs(out))
+    assert "fl.wav" not in names and "fl.png" not in names and "fl" not in (out / "index.html").read_text()
+    assert {"vn.wav", "vn.png", "mixture.wav", "index.html", "clip.stems.mp4", "notes.txt"} <= names
+
+
+def test_loud_float_input_and_truncated_files_are_warned_about(models, video, tmp_path):
+    loud = wav_file(tmp_path / "loud.wav", amplitude=2.0)  # +6 dBFS
+    clipped = r"loud.wav: the audio goes above 0 dBFS \(peak \+6.0 dBFS\): mixture.wav"
+    with pytest.warns(UserWarning, match=clipped):
+        assert separate(loud, tmp_path / "a", "--model", str(models), "--instruments", "vn") == 0
+    # a faststart mp4 cut between two packets: the header says 2 s, the data end halfway
+    fast = tmp_path / "fast.mp4"
+    with av.open(str(video)) as source, av.open(str(fast), "w", options={"movflags": "faststart"}) as target:
+        streams = {s.index: target.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                target.mux(packet)
+    with av.open(str(fast)) as container:
+        positions = sorted(p.pos for p in container.demux() if p.pos)
+    cut = positions[len(positions) // 2]
+    cut_file = tmp_path / "cut.mp4"
+    cut_file.write_bytes(fast.read_bytes()[:cut])
+    with pytest.warns(UserWarning, match=r"cut.mp4: the audio ends at \d\.\d\d s but the file says 2.00 s"):
+        assert separate(cut_file, tmp_path / "b", "--model", str(models), "--instruments", "vn") == 0
+
+
+def test_detect_checks_its_outputs_and_flags_first_and_refuses_nan_audio(tmp_path, monkeypatch, capsys):
+    from vcsep.fusion import labels
+
+    clip = wav_file(tmp_path / "clip.wav")
+    real = labels.label_recording
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("detection started")
+
+    monkeypatch.setattr(labels, "label_recording", no_work)
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    cases = [
+        (["--json", str(tmp_path)], f"{tmp_path}: is a folder; give a file name"),
+        (["--preview", str(tmp_path)], f"{tmp_path}: is a folder; give a file name"),
+        (["--preview", str(a_file / "p.png")], f"{a_file}: exists and is not a folder"),
+    ]
+    for extra, message in cases:
+        assert main(["detect", str(clip), "--no-cache", *extra]) == 2
+        assert message in capsys.readouterr().err
+    for flag, value in (("--fps", "nan"), ("--rate", "inf"), ("--threshold", "2"), ("--fps", "x")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["detect", str(clip), flag, value])
+        assert exit_info.value.code == 2 and f"argument {flag}: " in capsys.readouterr().err
+    monkeypatch.setattr(labels, "label_recording", real)
+    # a missing parent folder is made
+    report = tmp_path / "new" / "deeper" / "r.json"
+    assert main(["detect", str(clip), "--no-cache", "--json", str(report)]) == 0 and report.is_file()
+    # NaN audio is named, not written into the JSON as a bare NaN
+    bad = np.full((RATE, 2), 0.1, np.float32)
+    bad[RATE // 4] = np.nan
+    sf.write(tmp_path / "nan.wav", bad, RATE, subtype="FLOAT")
+    out = tmp_path / "nan.json"
+    assert main(["detect", str(tmp_path / "nan.wav"), "--no-cache", "--json", str(out)]) == 2
+    assert f"{tmp_path / 'nan.wav'}: the audio has NaN or infinite samples (first at 0.250 s)" in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()
+
+
+def test_unreadable_files_and_foreign_weights_get_one_plain_line(models, tmp_path, capsys):
+    junk = tmp_path / "junk.mp4"
+    junk.write_text('{"not": "a video"}')
+    assert separate(junk, tmp_path / "o", "--model", str(models), "--instruments", "vn") == 2
+    err = capsys.readouterr().err
+    assert f"{junk}: cannot read the file (invalid data: not a media file FFmpeg reads" in err
+    assert "Errno" not in err
+    # a JSON file as a checkpoint is not "objects that could run code"
+    fake = tmp_path / "fake.pt"
+    fake.write_text('{"format": "vcsep.separator"}')
+    clip = wav_file(tmp_path / "clip.wav")
+    assert separate(clip, tmp_path / "o", "--model", str(fake), "--instruments", "vn") == 2
+    assert f"{fake}: not a checkpoint: not a PyTorch file" in capsys.readouterr().err
+    # code-carrying --tagger, --head and --backbone files: one line naming the file, no advice
+    evil = tmp_path / "evil.pt"
+    torch.save({"config": Planted(tmp_path / "pwned")}, evil)
+    for flag in ("--tagger", "--head", "--backbone"):
+        argv = ["detect", str(clip), "--no-cache", flag, str(evil), "--json", str(tmp_path / "r.json")]
+        if flag != "--tagger":  # sight runs only on a picture
+            argv[1] = str(write_video(tmp_path / "v.mp4", [np.zeros((48, 64, 3), np.uint8)] * 5, 5))
+            argv += ["--no-sound"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{evil}: refused: it holds Python objects" in err, flag
+        assert "weights_only" not in err
+    assert not (tmp_path / "pwned").exists()

@@ -7,7 +7,9 @@ call directly.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -306,14 +308,30 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return "vcsep: warning: " + " ".join(str(message).split()) + "\n"
 
 
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM, so that a terminated command unwinds as Ctrl-C does:
+    every ``finally`` runs and removes its temporary files and work folders."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+# Commands that train with Lightning, which handles SIGTERM itself (it saves a checkpoint first).
+_OWN_SIGTERM = ("train", "ablate")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status: 0 done, 2 an expected failure
     (bad input, a file that cannot be read or written, a busy output folder), reported as one line
-    naming the file and the cause; 130 interrupted."""
+    naming the file and the cause; 130 interrupted; 143 terminated (SIGTERM)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     # the format, not the display (warnings.showwarning): what records warnings keeps working
     shown, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    handler = None
+    if args.command not in _OWN_SIGTERM and threading.current_thread() is threading.main_thread():
+        handler = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except (ValueError, OSError) as err:
@@ -322,8 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vcsep {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"vcsep {args.command}: terminated", file=sys.stderr)
+        return 143
     finally:
         warnings.formatwarning = shown
+        if handler is not None:
+            signal.signal(signal.SIGTERM, handler)
 
 
 if __name__ == "__main__":

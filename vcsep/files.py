@@ -11,6 +11,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -24,6 +25,34 @@ def temporary_name(path: str | os.PathLike) -> Path:
     (process id and a random tag: concurrent writers never share one)."""
     path = Path(path)
     return path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(3)}.partial{path.suffix}")
+
+
+# A name made by temporary_name: the writer's process id is group 1.
+_TEMPORARY = re.compile(r"\..*\.(\d+)-[0-9a-f]{6}\.partial(\.[^.]*)?")
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with id ``pid`` exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
+
+
+def remove_stale(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files and folders (:func:`temporary_name`) in ``folder`` whose writer
+    process is gone: what a run killed before it could clean up (SIGKILL, a power cut) left behind.
+    Returns what was deleted. Call it only while holding the folder's :func:`folder_lock`."""
+    stale = []
+    for path in Path(folder).iterdir():
+        match = _TEMPORARY.fullmatch(path.name)
+        if match and not _running(int(match.group(1))):
+            remove(path)
+            stale.append(path)
+    return stale
 
 
 def remove(path: str | os.PathLike) -> None:
@@ -116,6 +145,19 @@ def check_output_folder(path: str | os.PathLike, needed_bytes: int = 0) -> Path:
     return path
 
 
+def check_output_file(path: str | os.PathLike) -> Path:
+    """Make sure a file can be written at ``path`` before the work that makes it starts; returns it.
+
+    The folder it goes in is checked (and created) by :func:`check_output_folder`; an existing
+    folder at ``path`` itself is an ``IsADirectoryError`` naming it.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", str(path))
+    check_output_folder(path.parent)
+    return path
+
+
 @contextmanager
 def folder_lock(path: str | os.PathLike) -> Iterator[Path]:
     """Hold an exclusive lock on the folder ``path`` (which must exist) for the ``with`` block.
@@ -123,7 +165,8 @@ def folder_lock(path: str | os.PathLike) -> Iterator[Path]:
     Two runs writing into one folder would mix their outputs; the second one gets a
     ``BlockingIOError`` naming the folder instead of waiting. The lock is an ``flock`` on
     ``path/.vcsep.lock`` (holding the owner's process id): the kernel releases it when the process
-    ends, however it ends, so a crashed run never leaves the folder locked.
+    ends, however it ends, so a crashed run never leaves the folder locked. Once locked, the work
+    files that runs which died left in the folder are deleted (:func:`remove_stale`).
     """
     lock = Path(path) / LOCK_NAME
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -139,6 +182,7 @@ def folder_lock(path: str | os.PathLike) -> Iterator[Path]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        remove_stale(path)
         yield lock
     finally:
         os.close(fd)  # releases the flock

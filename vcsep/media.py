@@ -27,6 +27,15 @@ def audio_layout(n_channels: int, what: str) -> str:
         raise ValueError(f"{what}: audio must have 1 or 2 channels, got {n_channels}") from None
 
 
+def av_reason(err: Exception) -> str:
+    """What a PyAV (FFmpeg) or OS error opening or decoding a file means, in words, without FFmpeg's
+    error number (``[Errno 1094995529]`` is its code for invalid data) or the file name (the caller
+    names the file)."""
+    if isinstance(err, av.error.InvalidDataError):
+        return "invalid data: not a media file FFmpeg reads, or a damaged or truncated one"
+    return getattr(err, "strerror", None) or str(err)
+
+
 # Sample rates the AAC encoder takes; audio at any other rate (192 kHz PCM...) is encoded at
 # _AAC_FALLBACK_RATE (a WAV written beside it keeps the original rate).
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import errno
 import html
+import json
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -33,12 +35,23 @@ from vcsep.audio.inference import check_precision, separate_long, separate_strea
 from vcsep.audio.io import match_channels, read_audio, write_audio
 from vcsep.devices import check_device
 from vcsep.evaluation.report import separation_page
-from vcsep.files import check_output_folder, existing_file, folder_lock, remove, temporary_name
+from vcsep.files import (
+    check_output_folder,
+    existing_file,
+    folder_lock,
+    remove,
+    temporary_name,
+    write_json,
+)
 from vcsep.fusion.checkpoint import load_separator
 from vcsep.fusion.separator import ConditionedSeparator
 
 SEPARATOR_FILE, BASELINE_FILE, DETECTOR_FILE = "separator.pt", "baseline.pt", "detector.pt"
 HEAD_FILE, TAGGER_FILE = "recognizer_head.pt", "tagger.pt"
+PAGE_FILE = "index.html"  # written by vcsep.evaluation.report.separation_page
+# The outputs of the last run into a folder (JSON list of names): the next run deletes those it
+# does not write again, so the folder never shows stems of an earlier run.
+OUTPUTS_LIST = ".vcsep.outputs"
 
 
 class AudioFiles(Mapping):
@@ -311,6 +324,9 @@ class Separator:
             return result
         out = check_output_folder(out_dir, _needed_bytes(info, len(set(instruments or self.sources))))
         with folder_lock(out):
+            # the names this run may write, checked before any work (the outputs move in at the end)
+            names = ["mixture.wav", *(f"{c}.wav" for c in instruments or self.sources), PAGE_FILE]
+            _check_destinations(video, out, [*names, _stems_video_name(video)] if picture else names)
             instruments, presence, rows = self._detect(video, picture, instruments, progress)
             return self._separate_into(video, info, instruments, presence, out, progress, picture, rows)
 
@@ -396,6 +412,7 @@ class Separator:
                             wavs[code].write(stem)
                 except ValueError as err:
                     raise ValueError(f"{video}: {err}") from None
+            _warn_clipped(video, [w for w in wavs.values() if w.peak > 1.0])
             keep = _kept(instruments, model.sources, energy)
             for code in set(codes) - set(keep):
                 paths.pop(code).unlink()
@@ -411,16 +428,51 @@ class Separator:
             )
             files = _write_extras(result, work, paths, video if picture else None, progress)
             _stage(progress, f"moving {len(files)} outputs into {out}")
-            for name, path in files.items():
-                files[name] = out / path.name
-                os.replace(path, files[name])
-            for png in work.glob("*.png"):
-                os.replace(png, out / png.name)
+            _move_outputs(work, out, video)
+            files = {name: out / path.name for name, path in files.items()}
         finally:
             remove(work)
         result.stems = AudioFiles({c: files[c] for c in keep})
         result._mixture, result.files = files["mixture"], files
         return result
+
+
+def _stems_video_name(video: Path) -> str:
+    """The name of the copy of ``video`` with one audio track per stem."""
+    return f"{video.stem}.stems{video.suffix}"
+
+
+def _check_destinations(video: Path, out: Path, names: Sequence[str]) -> None:
+    """Refuse (before anything moves) outputs ``names`` in the folder ``out`` that would overwrite
+    the input ``video`` (a ValueError naming both) or that exist as folders (an IsADirectoryError
+    naming it)."""
+    for name in names:
+        target = out / name
+        if target.exists() and os.path.samefile(target, video):
+            raise ValueError(f"{target}: this output would overwrite the input {video}; choose another --out")
+        if target.is_dir() and not target.is_symlink():
+            raise IsADirectoryError(errno.EISDIR, "an output of this name exists as a folder", str(target))
+
+
+def _move_outputs(work: Path, out: Path, video: Path) -> None:
+    """Move everything in the work folder ``work`` into ``out``, once every destination is checked
+    (:func:`_check_destinations`: no output moves when one cannot), then delete the outputs the
+    previous run into ``out`` wrote and this one did not (a stem no longer separated; never the
+    input ``video``), and list this run's in ``out/.vcsep.outputs`` for the next."""
+    names = sorted(p.name for p in work.iterdir())
+    _check_destinations(video, out, names)
+    listing = out / OUTPUTS_LIST
+    try:
+        before = set(json.loads(listing.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):  # none (a first run), or not a list of names
+        before = set()
+    for name in names:
+        os.replace(work / name, out / name)
+    for name in sorted(before - set(names)):
+        old = out / str(name)
+        if old.name == name and old.exists() and not os.path.samefile(old, video):
+            remove(old)
+    write_json(listing, names)
 
 
 def _media_info(path: Path, picture: bool):
@@ -462,17 +514,19 @@ def _needed_bytes(info, stems: int) -> int:
 
 
 class _WavWriter:
-    """A 16-bit WAV written block by block (float32 ``[C, n]`` in, clipped to [-1, 1]); a failed
-    write becomes an ``OSError`` naming ``shown`` (the output the file becomes), with ``ENOSPC`` when
-    the disk is full (libsndfile itself only says "System error")."""
+    """A 16-bit WAV written block by block (float32 ``[C, n]`` in, clipped to [-1, 1], ``peak`` the
+    largest magnitude seen: above 1 means clipped samples); a failed write becomes an ``OSError``
+    naming ``shown`` (the output the file becomes), with ``ENOSPC`` when the disk is full
+    (libsndfile itself only says "System error")."""
 
     def __init__(self, path: Path, shown: Path, rate: int, channels: int) -> None:
         import soundfile as sf
 
-        self.path, self.shown = path, shown
+        self.path, self.shown, self.peak = path, shown, 0.0
         self.file = sf.SoundFile(str(path), "w", rate, channels, subtype="PCM_16", format="WAV")
 
     def write(self, block: np.ndarray) -> None:
+        self.peak = max(self.peak, float(np.abs(block).max(initial=0.0)))
         try:
             self.file.write(np.clip(block, -1.0, 1.0).T)
         except (RuntimeError, OSError) as err:
@@ -487,6 +541,19 @@ class _WavWriter:
         except (RuntimeError, OSError) as err:
             if exc[0] is None:
                 raise _write_error(self.path, self.shown, err) from None
+
+
+def _warn_clipped(video: Path, clipped: Sequence[_WavWriter]) -> None:
+    """One warning naming the 16-bit outputs of ``video`` whose audio went above 0 dBFS (float
+    input, or a stem louder than the mixture) and was clipped to full scale."""
+    if clipped:
+        peak = 20 * np.log10(max(w.peak for w in clipped))
+        names = ", ".join(w.shown.name for w in clipped)
+        warnings.warn(
+            f"{video}: the audio goes above 0 dBFS (peak +{peak:.1f} dBFS): {names} clipped to 16-bit "
+            "full scale; lower the input's level to keep the peaks",
+            stacklevel=3,
+        )
 
 
 def _write_error(path: Path, shown: Path, err: Exception) -> OSError:
@@ -531,9 +598,7 @@ def _write_extras(
 
         _stage(progress, "writing the video with one audio track per stem")
         tracks = {vocab.display_name(c): wavs[c] for c in result.stems}
-        files["video"] = mux_audio_tracks(
-            video, tracks, result.sample_rate, out / f"{video.stem}.stems{video.suffix}"
-        )
+        files["video"] = mux_audio_tracks(video, tracks, result.sample_rate, out / _stems_video_name(video))
     files["page"] = _write_page(result, out, files, video)
     return files
 

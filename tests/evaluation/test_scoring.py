@@ -179,3 +179,43 @@ def test_evaluate_command_end_to_end(urmp_corpus, tmp_path, capsys):
         == 2
     )
     assert "missing.pt: checkpoint not found" in capsys.readouterr().err
+
+
+def test_evaluate_checks_out_first_and_says_what_it_cannot_score(urmp_corpus, tmp_path, monkeypatch, capsys):
+    """Issue 25: --out is checked before the scoring; a mixture shorter than its stems is warned
+    about; silent stems give a plain sentence, not "None dB" and a numpy warning."""
+    import shutil
+    import warnings
+
+    import soundfile as sf
+
+    from vcsep.evaluation import scoring
+
+    ckpt = save_checkpoint(tiny_model(), tmp_path / "film.pt")
+    data = ["--data", f"urmp:{urmp_corpus}"]
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    real = scoring.evaluate_separator
+    monkeypatch.setattr(scoring, "evaluate_separator", lambda *a, **k: pytest.fail("scoring started"))
+    assert main(["evaluate", str(ckpt), *data, "--out", str(taken)]) == 2
+    assert f"{taken}: exists and is not a folder" in capsys.readouterr().err
+    monkeypatch.setattr(scoring, "evaluate_separator", real)
+    # a mixture half as long as its stems
+    jupiter = urmp_corpus / "01_Jupiter_vn_vc"
+    mix = jupiter / "AuMix_01_Jupiter_vn_vc.wav"
+    audio, rate = sf.read(mix, dtype="float32")
+    sf.write(mix, audio[: len(audio) // 2], rate, subtype="FLOAT")
+    short = r"track 01_Jupiter_vn_vc: the mixture .* is 1.50 s, its stems 3.00 s"
+    with pytest.warns(UserWarning, match=short):
+        assert main(["evaluate", str(ckpt), *data, "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    # every stem (and so every mixture) silent, in a copy (audio is cached by path)
+    silent = shutil.copytree(urmp_corpus, tmp_path / "silent")
+    for wav in silent.glob("0[12]_*/*.wav"):
+        audio, rate = sf.read(wav, dtype="float32")
+        sf.write(wav, np.zeros_like(audio), rate, subtype="FLOAT")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["evaluate", str(ckpt), "--data", f"urmp:{silent}", "--out", str(tmp_path / "b")]) == 0
+    printed = capsys.readouterr().out
+    assert "2 tracks: no SDR, every present stem is silent" in printed and "None dB" not in printed

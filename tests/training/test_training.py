@@ -420,6 +420,46 @@ def test_failed_reruns_never_make_the_next_run_start_over(
     assert "no checkpoint of this run can be read" in err and "last.ckpt" in err
 
 
+def test_a_run_folder_resumes_only_checkpoints_that_fit(corpus, cell_args, tmp_path, capsys, test_callbacks):
+    """Issue 25: another architecture in an existing run folder is refused in one line, before the
+    trainer starts and without touching the run's config.yaml; a checkpoint of other shapes among
+    the run's is skipped and named; a code-carrying --ckpt_path is refused in one line."""
+    import pathlib
+
+    run = tmp_path / "run"
+    args = [*cell_args(run), "--data.train_examples", "40", "--trainer.enable_progress_bar", "false"]
+    assert main(["train", *args, "--trainer.max_steps", "4"]) == 0
+    config = (run / "config.yaml").read_text()
+    wider = ["--model.separator.init_args.features", "10"]
+    assert main(["train", *args, "--trainer.max_steps", "6", *wider]) == 2
+    err = capsys.readouterr().err
+    assert "resuming" not in err and "Traceback" not in err and err.count("\n") == 1
+    assert "last.ckpt: made for another architecture (separator.unet." in err and "--run_dir" in err
+    assert (run / "config.yaml").read_text() == config
+    # a wider run's checkpoint of a higher step, dropped among the run's own, is skipped
+    assert main(["train", *cell_args(tmp_path / "wide"), *wider, "--trainer.max_steps", "1"]) == 0
+    foreign = torch.load(tmp_path / "wide" / "checkpoints" / "last.ckpt", weights_only=True)
+    foreign["global_step"] = 100
+    torch.save(foreign, run / "checkpoints" / "foreign.ckpt")
+    with pytest.warns(UserWarning, match="foreign.ckpt: made for another architecture"):
+        cli = train_main(
+            [*args, "--trainer.max_steps", "6", "--trainer.callbacks+=vcsep.training.callbacks.FirstStep"]
+        )
+    first = next(cb for cb in cli.trainer.callbacks if isinstance(cb, FirstStep))
+    assert first.step == 4 and cli.trainer.global_step == 6
+    assert f"resuming from {run / 'checkpoints' / 'last.ckpt'} (step 4)" in capsys.readouterr().err
+
+    class Planted:
+        def __reduce__(self):
+            return (pathlib.Path.touch, (tmp_path / "pwned",))
+
+    torch.save({"global_step": Planted()}, tmp_path / "evil.ckpt")
+    assert main(["train", *args, "--ckpt_path", str(tmp_path / "evil.ckpt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "evil.ckpt: refused: it holds Python objects" in err
+    assert not (tmp_path / "pwned").exists()
+
+
 def test_sigterm_saves_and_exits_non_zero(corpus, cell_args, tmp_path, test_callbacks):
     run = tmp_path / "run"
     args = [

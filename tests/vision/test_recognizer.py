@@ -49,7 +49,7 @@ def test_backbone_loads_weights_only_and_offline(network_attempts, tmp_path):
             return (open, (str(tmp_path / "ran"), "w"))
 
     (tmp_path / "evil.pth").write_bytes(pickle.dumps(Payload()))
-    with pytest.raises(ValueError, match="evil.pth: not a weights-only state dict"):
+    with pytest.raises(ValueError, match="evil.pth: refused: it holds Python objects"):
         load_backbone(tmp_path / "evil.pth")
     assert not (tmp_path / "ran").exists()
     torch.save({"_conv_stem.weight": torch.zeros(3)}, tmp_path / "other.pth")

@@ -23,7 +23,7 @@ import soxr
 import torch
 from torch import Tensor
 
-from vcsep.audio.io import resample, window
+from vcsep.audio.io import finite_blocks, resample, window
 from vcsep.audio.waveunet import labels_at
 
 # Time-varying labels reach each window as a track with one frame per this many input samples
@@ -116,7 +116,8 @@ def _run_windows(
 ) -> Iterator[np.ndarray]:
     """Separate ``(mix [C, L_in], labels [K] / [K, T_w] / None, n)`` windows, ``batch_size`` per forward
     call; yield each window's first ``n`` output samples ``[K, C, n]``, in order, silent (exactly 0)
-    where the mixture is (a bias of the network must not turn silence into noise)."""
+    where the mixture is (a bias of the network must not turn silence into noise). An output with
+    NaN or infinite values raises a ValueError."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     check_precision(precision)
@@ -129,6 +130,8 @@ def _run_windows(
                 stems = model(mix)
             else:
                 stems = model(mix, torch.from_numpy(np.stack([w[1] for w in group])).to(device))
+            if not torch.isfinite(stems).all():  # broken weights: never write garbage stems
+                raise ValueError("the separator's output has NaN or infinite values (broken weights?)")
             audible = _audible(mix, left, stems.shape[-1])
             stems = (stems.float() * audible[:, None, None, :]).cpu().numpy()
             for stem, (_, _, n) in zip(stems, group):
@@ -214,15 +217,15 @@ def separate_stream(
     back = soxr.ResampleStream(model.sample_rate, sample_rate, k * channels, quality="HQ")
     seen = [0]  # input samples read so far, at sample_rate
 
-    def model_rate_input() -> Iterator[np.ndarray]:
+    def checked() -> Iterator[np.ndarray]:
         for block in blocks:
             block = _as_array(block)
             if block.ndim != 2 or block.shape[0] != channels:
                 raise ValueError(f"blocks must be [{channels}, n] (the model's channels), got {block.shape}")
-            bad = ~np.isfinite(block)
-            if bad.any():
-                at = (seen[0] + int(np.argwhere(bad)[0][1])) / sample_rate
-                raise ValueError(f"the audio has NaN or infinite samples (first at {at:.3f} s)")
+            yield block
+
+    def model_rate_input() -> Iterator[np.ndarray]:
+        for block in finite_blocks(checked(), sample_rate):
             seen[0] += block.shape[1]
             yield block if ratio == 1 else to_model.resample_chunk(np.ascontiguousarray(block.T)).T
         if seen[0] == 0:

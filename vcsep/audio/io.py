@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +69,19 @@ def match_channels(audio: np.ndarray, channels: int) -> np.ndarray:
         return audio
     mono = audio.mean(axis=0, keepdims=True, dtype=np.float32)
     return mono if channels == 1 else np.repeat(mono, 2, axis=0)
+
+
+def finite_blocks(
+    blocks: Iterable[np.ndarray], sample_rate: int, name: object = None
+) -> Iterator[np.ndarray]:
+    """Pass float ``[C, n]`` blocks of audio at ``sample_rate`` Hz through; at the first NaN or
+    infinite sample, a ValueError giving its time (s), prefixed with ``name`` (the file) when given."""
+    seen = 0
+    for block in blocks:
+        bad = ~np.isfinite(block)
+        if bad.any():
+            at = (seen + int(np.argwhere(bad)[0][1])) / sample_rate
+            prefix = f"{name}: " if name is not None else ""
+            raise ValueError(f"{prefix}the audio has NaN or infinite samples (first at {at:.3f} s)")
+        seen += block.shape[1]
+        yield block

@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from vcsep import vocab
 from vcsep.audio.io import resample
+from vcsep.weights import check_finite, first_line, load_weights_only
 
 SAMPLE_RATE = 16000
 N_FFT = 1024
@@ -165,12 +166,14 @@ class Tagger:
             ValueError: missing, not weights-only, or not a tagger; the message names the file.
         """
         path = Path(path)
+        data = load_weights_only(path, "tagger")
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
             net = TaggerNet(**{**data["config"], "codes": tuple(data["config"]["codes"])})
             net.load_state_dict(data["state_dict"])
-        except Exception as err:  # pickle, key and shape errors alike: the file is the problem
-            raise ValueError(f"{path}: not a vcsep tagger ({type(err).__name__}: {err})") from None
+        except Exception as err:  # key, type and shape errors alike: the file is the problem
+            reason = f"{type(err).__name__}: {first_line(err)}"
+            raise ValueError(f"{path}: not a vcsep tagger ({reason})") from None
+        check_finite(data["state_dict"], path)
         return cls(net, device)
 
     def save(self, path: str | Path, **record) -> None:

@@ -18,24 +18,28 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         evaluate_separator,
         write_result,
     )
-    from vcsep.files import existing_file, write_text
+    from vcsep.files import check_output_folder, existing_file, write_text
     from vcsep.fusion.checkpoint import load_separator
 
     existing_file(args.checkpoint, "checkpoint")
+    check_output_folder(args.out)  # before the scoring, not found unwritable after it
     model = load_separator(args.checkpoint, device=args.device)
     tracks = load_dataset(args.data, split=None if args.split == "all" else args.split)
     result = evaluate_separator(model, tracks, metrics=args.metrics, device=args.device, progress=True)
-    args.out.mkdir(parents=True, exist_ok=True)
     write_result(result, args.out)
     markdown, table_csv = results_table({args.checkpoint.stem: result})
     write_text(args.out / "results.csv", table_csv)
     write_text(args.out / "results.md", markdown)
     summary = aggregate(result)
     print(markdown)
-    print(
-        f"{len(tracks)} tracks: median SDR {summary[POOLED]['overall']['SDR']} dB (pooled frames), "
-        f"{summary[BY_TRACK]['overall']['SDR']} dB (track medians); results in {args.out}"
-    )
+    pooled, by_track = summary[POOLED]["overall"]["SDR"], summary[BY_TRACK]["overall"]["SDR"]
+    if pooled is None:  # NaN frames only: every reference or estimate silent
+        print(f"{len(tracks)} tracks: no SDR, every present stem is silent; results in {args.out}")
+    else:
+        print(
+            f"{len(tracks)} tracks: median SDR {pooled} dB (pooled frames), {by_track} dB (track "
+            f"medians); results in {args.out}"
+        )
     return 0
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ from vcsep.evaluation.bsseval import METRICS, bss_eval, framewise_sdr, num_frame
 from vcsep.files import write_text
 
 PES_EPS = 1e-10
+# A mixture this much (s) shorter than its stems is warned about: the stems' end goes unscored.
+SHORTFALL_S = 0.05
 FRAME_COLUMNS = ("track", "instrument", "present", "frame", *METRICS, "SDRi", "PES")
 TRACK_COLUMNS = ("track", "instrument", "present", "frames", *METRICS, "SI-SDR", "SDRi", "PES")
 TRACK_METRICS = (*METRICS, "SI-SDR", "SDRi", "PES")
@@ -177,7 +180,8 @@ def score_track(
     """Score one track's separated ``estimates [K, C, N]`` (slot order ``codes``).
 
     ``references`` maps each present code to its ``[C, N]`` stem, ``mixture`` is ``[C, N]``, all at
-    ``rate`` Hz; signals are cut to the shortest length. Frames are ``window_seconds`` long with no
+    ``rate`` Hz; signals are cut to the shortest length (with a warning when that cuts more than
+    :data:`SHORTFALL_S` off a stem). Frames are ``window_seconds`` long with no
     overlap (a partial last frame is dropped, as museval does).
     """
     estimates = np.asarray(estimates)
@@ -187,6 +191,13 @@ def score_track(
     if unknown:
         raise ValueError(f"{name}: references for instruments not in the vocabulary: {unknown}")
     length = min([estimates.shape[-1], mixture.shape[-1], *(r.shape[-1] for r in references.values())])
+    longest = max((r.shape[-1] for r in references.values()), default=0)
+    if longest - length > SHORTFALL_S * rate:
+        warnings.warn(
+            f"track {name}: the mixture (or its separation) is {length / rate:.2f} s, its stems "
+            f"{longest / rate:.2f} s: only the first {length / rate:.2f} s are scored",
+            stacklevel=2,
+        )
     estimates, mixture = estimates[..., :length], mixture[..., :length]
     win = round(window_seconds * rate)
     frames = num_frames(length, win, win)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import torch
 from vcsep.files import atomic_path
 from vcsep.fusion.separator import ConditionedSeparator
 from vcsep.vocab import URMP
+from vcsep.weights import check_finite, load_weights_only
 
 FORMAT = "vcsep.separator"
 VERSION = 2
@@ -49,30 +49,6 @@ def save_checkpoint(model: ConditionedSeparator, path: str | os.PathLike, **extr
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path
-
-
-def load_weights_only(path: str | os.PathLike) -> Any:
-    """``torch.load(path, weights_only=True)`` on the CPU, with errors that name the file.
-
-    A folder, a truncated or foreign file, and a pickle that holds code each raise a ValueError (or
-    IsADirectoryError / FileNotFoundError) saying so; PyTorch's advice to retry with
-    ``weights_only=False`` is left out, because that would run whatever code the file carries.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder, not a checkpoint file")
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise ValueError(
-            f"{path}: refused: it holds Python objects other than weights and plain values, and loading "
-            "them could run code"
-        ) from err
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path}: not a readable checkpoint ({reason})") from err
 
 
 def _upgrade_v1(payload: dict, path: Path) -> dict:
@@ -101,7 +77,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     or malformed ``state_dict``.
     """
     path = Path(path)
-    payload = load_weights_only(path)
+    payload = load_weights_only(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a vcsep separator checkpoint (no format field {FORMAT!r})")
     if payload.get("version") not in READABLE_VERSIONS:
@@ -154,6 +130,7 @@ def load_separator(
         model = ConditionedSeparator(**config)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: the stored config does not build a separator ({err})") from err
+    check_finite(payload["state_dict"], path)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:

@@ -50,8 +50,10 @@ from pathlib import Path
 import numpy as np
 
 from vcsep import vocab
+from vcsep.audio.io import finite_blocks
 from vcsep.audio.tagger import SAMPLE_RATE as TAGGER_RATE
 from vcsep.audio.tagger import Tagger, Tags
+from vcsep.media import av_reason
 from vcsep.vision import labels as vision_labels
 from vcsep.vision.detector import Detections
 from vcsep.vision.labels import DEFAULT_FPS, DEFAULT_MIN_FRACTION, DEFAULT_RATE_HZ, UNKNOWN, InstrumentLabels
@@ -224,7 +226,7 @@ def has_picture(path: str | Path) -> bool:
                 not (s.disposition & av.stream.Disposition.attached_pic) for s in container.streams.video
             )
     except (av.error.FFmpegError, OSError) as err:
-        raise ValueError(f"{path}: cannot read the file ({err})") from None
+        raise ValueError(f"{path}: cannot read the file ({av_reason(err)})") from None
 
 
 def label_recording(
@@ -280,5 +282,6 @@ def label_recording(
     sound = None
     if tagger is not None and (not picture or probe(path).has_audio):
         # streamed at the tagger's rate: memory does not grow with the length of the recording
-        sound = tagger.tag(iter_audio(path, TAGGER_RATE), TAGGER_RATE, rate_hz=rate_hz)
+        audio = finite_blocks(iter_audio(path, TAGGER_RATE), TAGGER_RATE, path)
+        sound = tagger.tag(audio, TAGGER_RATE, rate_hz=rate_hz)
     return fuse(sight_labels, sound), detections

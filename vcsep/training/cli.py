@@ -18,14 +18,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from jsonargparse import Namespace
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from vcsep.datasets.registry import vocabulary_of
 from vcsep.fusion.separator import CELLS
 from vcsep.training.data import SeparationDataModule
 from vcsep.training.module import SeparatorModule
-from vcsep.training.resume import checkpoint_step, resume_checkpoint
+from vcsep.training.resume import checkpoint_step, fitting_step, resume_checkpoint
 
 _LOGGERS = ("lightning.pytorch.loggers.TensorBoardLogger", "vcsep.training.resume.HistoryCSVLogger")
 # Exit status of a run stopped by SIGTERM (128 + 15, as the shell reports it): after its checkpoint
@@ -89,20 +89,44 @@ class VcsepCLI(LightningCLI):
                 callback.class_path = "vcsep.training.resume.ExceptionCheckpoint"
                 callback.init_args.dirpath = str(run / "checkpoints")
         config.trainer.callbacks = callbacks
+
+    def after_instantiate_classes(self) -> None:
+        # the checkpoint is chosen once the model exists: it must fit the model's shapes
         if self.subcommand == "fit":
-            _choose_checkpoint(config, run / "checkpoints")
+            config = self.config[self.subcommand]
+            shapes = {name: tuple(t.shape) for name, t in self.model.state_dict().items()}
+            path = _choose_checkpoint(config, Path(config.run_dir) / "checkpoints", shapes)
+            for chosen in (config, self.config_init[self.subcommand]):
+                chosen.ckpt_path = path
+                if "weights_only" in chosen:
+                    chosen.weights_only = True
 
 
-def _choose_checkpoint(config: Namespace, folder: Path) -> None:
-    """Resume from ``--ckpt_path`` when given, else from the best checkpoint in the run's folder
-    (:func:`~vcsep.training.resume.resume_checkpoint`); either way loaded weights-only."""
-    if not config.get("ckpt_path"):
-        found = resume_checkpoint(folder)
-        config.ckpt_path = str(found) if found else None
-        if found:
-            print(f"resuming from {found} (step {checkpoint_step(found)})", file=sys.stderr)
-    if "weights_only" in config:
-        config.weights_only = True
+def _choose_checkpoint(config: Namespace, folder: Path, shapes: dict[str, tuple[int, ...]]) -> str | None:
+    """The checkpoint to resume from: ``--ckpt_path`` when given, else the best checkpoint in the
+    run's folder (:func:`~vcsep.training.resume.resume_checkpoint`); either way it must fit the
+    model's state dict ``shapes`` (name -> shape), and it is loaded weights-only."""
+    given = config.get("ckpt_path")
+    if given:
+        fitting_step(given, shapes)
+        return given
+    found = resume_checkpoint(folder, shapes)
+    if found:
+        print(f"resuming from {found} (step {checkpoint_step(found)})", file=sys.stderr)
+    return str(found) if found else None
+
+
+class StartedRunConfig(SaveConfigCallback):
+    """Lightning's :class:`~lightning.pytorch.cli.SaveConfigCallback`, writing the run folder's
+    ``config.yaml`` when training starts (after the checkpoint is restored and the data are
+    loaded) instead of at setup: a run that fails before it starts leaves the config of the run
+    that made the folder's checkpoints as it was."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        pass
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        super().setup(trainer, pl_module, "fit")
 
 
 @contextmanager
@@ -135,6 +159,7 @@ def train_main(args: list[str], run: bool = True) -> VcsepCLI:
                 SeparationDataModule,
                 args=args,
                 run=run,
+                save_config_callback=StartedRunConfig,
                 save_config_kwargs={"overwrite": True},
                 parser_kwargs={"prog": "vcsep train"},
             )

@@ -1,8 +1,8 @@
 """What makes a training run safe to stop and start again in its run folder.
 
 - :func:`resume_checkpoint`: the checkpoint to resume from, the one with the highest global step
-  that loads (not the newest file: a run that failed at once would otherwise leave a step-0 file
-  that wins); unreadable files are named and skipped.
+  that loads and fits the model (not the newest file: a run that failed at once would otherwise
+  leave a step-0 file that wins); unreadable files and ones of other shapes are named and skipped.
 - :class:`ExceptionCheckpoint`: Lightning's on-exception checkpoint, except before the first step,
   where it would only save the initial weights over the real progress.
 - :class:`HistoryCSVLogger`: a CSV logger that appends to the run's ``metrics.csv`` on resume
@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -22,35 +23,75 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
+from vcsep.weights import load_weights_only
+
 
 def checkpoint_step(path: str | os.PathLike) -> int:
     """The global step stored in the Lightning checkpoint at ``path``, loaded weights-only (no
     pickled code runs); a ValueError naming the file when it cannot be read."""
-    path = Path(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return int(payload["global_step"])
-    except Exception as err:  # torch raises several kinds for truncated, empty or foreign files
-        raise ValueError(
-            f"{path}: not a readable training checkpoint ({type(err).__name__}: {err})"
-        ) from None
+    return int(_read(path)["global_step"])
 
 
-def resume_checkpoint(folder: str | os.PathLike) -> Path | None:
-    """The ``*.ckpt`` of ``folder`` with the highest global step that loads (the newest of equal
-    steps), or None when the folder holds none. Unreadable ones are skipped with a warning naming
-    them; when there are checkpoints and none loads, a ValueError lists them (starting afresh
-    silently would throw the run's progress away)."""
+def _read(path: str | os.PathLike) -> dict:
+    """The Lightning checkpoint at ``path`` (memory-mapped, weights-only) with its ``global_step``
+    and ``state_dict`` checked; a ValueError naming the file otherwise."""
+    payload = load_weights_only(path, "training checkpoint", mmap=True)
+    if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):
+        raise ValueError(f"{path}: not a readable training checkpoint (no state_dict)")
+    if not isinstance(payload.get("global_step"), int):
+        raise ValueError(f"{path}: not a readable training checkpoint (no global step)")
+    return payload
+
+
+def misfit(state: Mapping[str, torch.Tensor], shapes: Mapping[str, tuple[int, ...]]) -> str | None:
+    """Why the weights ``state`` (name -> tensor) do not fit a model whose state dict has
+    ``shapes`` (name -> shape), in a few words naming the first differences; None when they fit."""
+    missing = [k for k in shapes if k not in state]
+    extra = [k for k in state if k not in shapes]
+    sizes = [
+        f"{k} is {list(state[k].shape)}, the model's {list(shape)}"
+        for k, shape in shapes.items()
+        if k in state and tuple(state[k].shape) != tuple(shape)
+    ]
+    problems = sizes[:2] + [f"no {k}" for k in missing[:2]] + [f"an unknown {k}" for k in extra[:2]]
+    if not problems:
+        return None
+    more = len(sizes) + len(missing) + len(extra) - len(problems)
+    return ", ".join(problems) + (f" and {more} more differences" if more > 0 else "")
+
+
+def fitting_step(path: str | os.PathLike, shapes: Mapping[str, tuple[int, ...]] | None) -> int:
+    """The global step of the Lightning checkpoint at ``path`` after checking that its weights fit a
+    model with the state dict ``shapes`` (name -> shape; None: no check); a ValueError naming the
+    file when it cannot be read or does not fit."""
+    payload = _read(path)
+    why = misfit(payload["state_dict"], shapes) if shapes is not None else None
+    if why:
+        raise ValueError(f"{path}: made for another architecture ({why})")
+    return int(payload["global_step"])
+
+
+def resume_checkpoint(
+    folder: str | os.PathLike, shapes: Mapping[str, tuple[int, ...]] | None = None
+) -> Path | None:
+    """The ``*.ckpt`` of ``folder`` with the highest global step that loads and fits a model with
+    the state dict ``shapes`` (name -> shape; None: any), the newest of equal steps; None when the
+    folder holds none. Unreadable ones and ones of another architecture are skipped with a warning
+    naming them; when there are checkpoints and none can be resumed, a ValueError says why (starting
+    afresh silently would throw the run's progress away, and a changed architecture must not be
+    trained in the folder of another)."""
     found: list[tuple[int, float, Path]] = []
     bad = []
     for path in sorted(Path(folder).glob("*.ckpt")):
         try:
-            found.append((checkpoint_step(path), path.stat().st_mtime, path))
+            found.append((fitting_step(path, shapes), path.stat().st_mtime, path))
         except ValueError as err:
             bad.append(str(err))
     if bad and not found:
         raise ValueError(
-            "no checkpoint of this run can be read: " + "; ".join(bad) + ". Move them away to start afresh."
+            "no checkpoint of this run can be read and resumed: "
+            + "; ".join(bad)
+            + ". Give the run another --run_dir, or move them away to start afresh."
         )
     for message in bad:
         warnings.warn(f"{message}; resuming from another checkpoint", stacklevel=2)

@@ -7,15 +7,41 @@ Thin layers over :mod:`vcsep.vision.labels`, :mod:`vcsep.vision.preview` and :mo
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
 from vcsep import DEFAULT_MODELS
 from vcsep.devices import device_argument
-from vcsep.files import existing_file, write_json
+from vcsep.files import check_output_file, existing_file, write_json
 
 # Defaults repeated from vcsep.vision.labels so that `vcsep --help` does not import torch/ultralytics.
 _RATE_HZ, _MIN_FRACTION = 4.0, 0.2
+
+
+def _float(text: str) -> float:
+    """``text`` as a float, for argparse."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _positive(text: str) -> float:
+    """A finite number above 0 (a rate: frames/s, Hz), for argparse, which names the flag when it
+    is not (NaN included)."""
+    value = _float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """A number from 0 to 1 (a threshold, a fraction of frames), for argparse (see :func:`_positive`)."""
+    value = _float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
+    return value
 
 
 def add_detect_parser(sub: argparse._SubParsersAction) -> None:
@@ -65,20 +91,22 @@ def add_detect_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--fps",
-        type=float,
+        type=_positive,
         default=None,
         help="frames sampled per second (default: 16 per video for the recogniser, 2/s for a detector)",
     )
-    p.add_argument("--rate", type=float, default=_RATE_HZ, help=f"activity rate, Hz (default {_RATE_HZ:g})")
+    p.add_argument(
+        "--rate", type=_positive, default=_RATE_HZ, help=f"activity rate, Hz (default {_RATE_HZ:g})"
+    )
     p.add_argument(
         "--threshold",
-        type=float,
+        type=_fraction,
         default=None,
         help="sight's presence threshold (default 0.5 for the recogniser, 0.25 for a detector)",
     )
     p.add_argument(
         "--min-fraction",
-        type=float,
+        type=_fraction,
         default=_MIN_FRACTION,
         help=f"fraction of frames an instrument must be seen on (default {_MIN_FRACTION})",
     )
@@ -110,6 +138,10 @@ def run_detect(args: argparse.Namespace) -> int:
     from vcsep.vision.preview import draw_preview
 
     picture = has_picture(existing_file(args.video, "video"))
+    # the outputs are checked before the work, not found unwritable after it
+    out = check_output_file(args.json or Path(f"{args.video.stem}.instruments.json"))
+    if args.preview:
+        check_output_file(args.preview)
     sight = load_sight(args) if picture else None
     tagger = None if args.no_sound or not args.tagger.is_file() else Tagger.load(args.tagger, args.device)
     result, detections = label_recording(
@@ -131,7 +163,6 @@ def run_detect(args: argparse.Namespace) -> int:
     print(result.table())
     if not result.fused.present:
         print(f"no instrument reaches fused presence {result.fused.threshold}")
-    out = args.json or Path(f"{args.video.stem}.instruments.json")
     report = {
         "video": str(args.video),
         "sight_model": str(args.weights or args.head) if sight is not None else None,

@@ -37,6 +37,7 @@ from torch.nn import functional as F
 from vcsep import vocab
 from vcsep.vision.detector import Detections, file_digest
 from vcsep.vision.video import SampledFrame
+from vcsep.weights import check_finite, first_line, load_weights_only
 
 BACKBONE_NAME = "efficientnet-lite2"
 FEATURES = 1280
@@ -109,15 +110,12 @@ def load_backbone(path: str | Path | None = None) -> nn.Module:
     path = Path(path) if path is not None else default_backbone_weights()
     if not path.is_file():
         raise ValueError(f"{path}: backbone weights not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle errors come in many types; the file is the problem either way
-        raise ValueError(f"{path}: not a weights-only state dict ({type(err).__name__}: {err})") from None
+    state = load_weights_only(path, "backbone weights file")
     model = EfficientNet.from_name(BACKBONE_NAME)
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as err:
-        raise ValueError(f"{path}: not {BACKBONE_NAME} ImageNet weights ({err})") from None
+        raise ValueError(f"{path}: not {BACKBONE_NAME} ImageNet weights ({first_line(err)})") from None
     return model.eval().requires_grad_(False)
 
 
@@ -283,12 +281,15 @@ def load_head(head: SlotHead, path: str | Path) -> dict:
         ValueError: unreadable, not weights-only, or made for other codes than ``head.codes``.
     """
     path = Path(path)
+    data = load_weights_only(path, "recogniser head")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
         codes = tuple(data["codes"])
         if codes != head.codes:
             raise ValueError(f"made for codes {codes}, expected {head.codes}")
         head.load_state_dict(data["state_dict"])
-    except Exception as err:  # pickle, key and shape errors alike: the file is the problem
-        raise ValueError(f"{path}: not a vcsep recogniser head ({type(err).__name__}: {err})") from None
+    except Exception as err:  # key, type and shape errors alike: the file is the problem
+        raise ValueError(
+            f"{path}: not a vcsep recogniser head ({type(err).__name__}: {first_line(err)})"
+        ) from None
+    check_finite(data["state_dict"], path)
     return data.get("record", {})

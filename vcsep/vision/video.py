@@ -26,7 +26,7 @@ import av
 import numpy as np
 
 from vcsep.files import atomic_path
-from vcsep.media import aac_rate, audio_blocks, audio_layout, encode_audio, packet_time
+from vcsep.media import aac_rate, audio_blocks, audio_layout, av_reason, encode_audio, packet_time
 
 # A decoded frame this close (relative) to the requested time counts as on time; larger gaps between
 # the nominal and average rate mean the file has a variable frame rate.
@@ -91,7 +91,7 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError) as err:
-        raise VideoError(f"{path}: not a readable video file ({err})") from None
+        raise VideoError(f"{path}: not a readable video file ({av_reason(err)})") from None
 
 
 def _video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
@@ -281,7 +281,7 @@ def _decode_at(
                         )
                     break
         except av.error.FFmpegError as err:
-            raise VideoError(f"{path}: decoding failed after {decoded_to:.2f} s ({err})") from None
+            raise VideoError(f"{path}: decoding failed after {decoded_to:.2f} s ({av_reason(err)})") from None
 
 
 def iter_audio(path: str | Path, sample_rate: int | None = None) -> Iterator[np.ndarray]:
@@ -290,13 +290,16 @@ def iter_audio(path: str | Path, sample_rate: int | None = None) -> Iterator[np.
     5.1 and 7.1 come out as 6 and 8 channels in the file's order).
 
     Memory stays that of one frame whatever the length. The last chunk is cut back to the stream's
-    stated duration (AAC pads its last frame). Raises :class:`VideoError` naming the file when it
+    stated duration (AAC pads its last frame); audio ending well before it (a truncated file) is
+    warned about. Raises :class:`VideoError` naming the file when it
     has no audio stream or cannot be decoded.
     """
     path = Path(path)
     with _open(path) as container:
         stream = _audio_stream(container, path)
         duration = _stream_duration_s(container, stream)
+        # truncation is judged against the stream's own duration: a container's may be a longer picture's
+        stated = stream.duration is not None
         rate = sample_rate or stream.rate
         remaining = round(duration * rate) if duration > 0 else math.inf
         # The file's own layout: swr resamples without remixing (it would drop the channels of a
@@ -310,7 +313,13 @@ def iter_audio(path: str | Path, sample_rate: int | None = None) -> Iterator[np.
                     if data.shape[1]:
                         yield data
         except av.error.FFmpegError as err:
-            raise VideoError(f"{path}: audio decoding failed ({err})") from None
+            raise VideoError(f"{path}: audio decoding failed ({av_reason(err)})") from None
+    if stated and remaining > _TRUNCATION_S * rate:
+        warnings.warn(
+            f"{path}: the audio ends at {duration - remaining / rate:.2f} s but the file says "
+            f"{duration:.2f} s (truncated file?); the rest is missing",
+            stacklevel=2,
+        )
 
 
 def read_audio_track(path: str | Path, sample_rate: int) -> np.ndarray:
@@ -420,5 +429,5 @@ def mux_audio_tracks(
                     packet.stream = out_of[packet.stream.index]
                 dst.mux(packet)
     except av.error.FFmpegError as err:
-        raise VideoError(f"{video_path}: muxing into {out_path} failed ({err})") from None
+        raise VideoError(f"{video_path}: muxing into {out_path} failed ({av_reason(err)})") from None
     return out_path
