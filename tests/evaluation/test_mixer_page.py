@@ -37,7 +37,7 @@ def page(tmp_path) -> Path:
     frames = [np.full((64, 64, 3), 8 * (i % 32), np.uint8) for i in range(int(25 * SECONDS))]
     video = write_video(tmp_path / "clip.stems.mp4", frames, 25)
     pages = {key: (heading, files[key]) for key, (heading, _) in tracks.items()}
-    return separation_page(tmp_path, "mixer test", pages, ["<p>summary</p>"], video, "mixture")
+    return separation_page(tmp_path, "mixer test", pages, ["<p>summary</p>"], video)
 
 
 @pytest.fixture

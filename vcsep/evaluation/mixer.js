@@ -7,9 +7,9 @@ the stems stay sample-aligned with each other. Each track goes through a GainNod
 mute, solo, or a "minus one") into one AnalyserNode, the master, and out. The picture (the video,
 muted, or a still) follows the audio clock.
 
-The page's JSON (script#vcsep-mixer) gives {"minus": "others" | "mixture", "tracks": [{"key":
-"mixture" | code, "data": "<key>.audio.js"}]}; each data script sets window.vcsepAudio[key] to the
-track's sound file (FLAC) in base64. Loading the audio as scripts (not with fetch) lets the page
+The page's JSON (script#vcsep-mixer) gives {"tracks": [{"key": "mixture" | code, "data":
+"<key>.audio.js"}]}; each data script sets window.vcsepAudio[key] to the track's sound file (FLAC)
+in base64. Loading the audio as scripts (not with fetch) lets the page
 work when opened straight from its folder (file://), where fetch is refused.
 
 window.vcsepMixer (for the page's test, and the curious): ready (a Promise, resolved when every
@@ -36,7 +36,6 @@ track is decoded), play(), pause(), seek(seconds) (each a Promise, resolved when
 
   const tracks = config.tracks.map((t) => ({ key: t.key, data: t.data, gain: ctx.createGain(), buffer: null }));
   tracks.forEach((t) => t.gain.connect(master));
-  const stems = tracks.filter((t) => t.key !== "mixture");
   const state = { gain: {}, mute: new Set(["mixture"]), solo: new Set(), minus: null };
   tracks.forEach((t) => (state.gain[t.key] = 1));
 
@@ -193,18 +192,15 @@ track is decoded), play(), pause(), seek(seconds) (each a Promise, resolved when
     });
   }
 
-  // gain of every track from the controls: a "minus one" overrides the rest; else soloed tracks
-  // play alone, and otherwise every unmuted one plays, each at its slider's gain
+  // gain of every track from the controls: a "minus one" (the mixture less the stem, sample by
+  // sample, as vcsep separate --minus writes it) overrides the rest; else soloed tracks play
+  // alone, and otherwise every unmuted one plays, each at its slider's gain
   function targetGains() {
     const gains = {};
     tracks.forEach((t) => (gains[t.key] = 0));
     if (state.minus !== null) {
-      if (config.minus === "others") {
-        stems.forEach((t) => (gains[t.key] = t.key === state.minus ? 0 : 1));
-      } else {
-        gains.mixture = 1;
-        gains[state.minus] = -1; // the stem taken out of the mixture, sample by sample
-      }
+      gains.mixture = 1;
+      gains[state.minus] = -1;
       return gains;
     }
     const solo = state.solo.size > 0;

@@ -28,10 +28,9 @@ _STYLE = (
     "body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
     "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}audio{width:100%}"
 )
-# The separation page's mixer: its script (inline in the page), how a "minus one" is made, the
-# files the page keeps beside it, and its look.
+# The separation page's mixer: its script (inline in the page), the files the page keeps beside
+# it, and its look.
 MIXER_SCRIPT = Path(__file__).with_name("mixer.js")
-MINUS_RECIPES = ("mixture", "others")
 PAGE_ASSETS = ("*.png", "*.audio.js")
 _MIXER_STYLE = (
     "#mixer{border:1px solid #ccc;padding:8px;margin:1em 0}"
@@ -282,7 +281,6 @@ def separation_page(
     tracks: dict[str, tuple[str, Path]],
     summary: list[str],
     picture: Path | None = None,
-    minus: str = "mixture",
     files: list[Path] = (),
 ) -> Path:
     """``out_dir/index.html`` for one separation: a mixer, ``summary``, spectrograms and ``files``.
@@ -291,8 +289,8 @@ def separation_page(
     mixer (``mixer.js``, inline) plays them all in sync through the Web Audio API beside
     ``picture`` (a video in ``out_dir``, shown muted; None: the mixture's spectrogram as a still):
     play, pause and a seek bar drive every track; per track a gain slider, mute and solo, per stem a
-    "minus one" button (``minus``: ``"mixture"`` plays the mixture less the stem, ``"others"`` the
-    other stems), each control carrying ``data-stem="<key>"``; the mixture starts muted. Below it,
+    "minus one" button (the mixture less the stem, as :func:`vcsep.pipeline.write_minus_one`), each
+    control carrying ``data-stem="<key>"``; the mixture starts muted. Below it,
     ``summary`` (HTML fragments), each track's spectrogram on a log-frequency axis (``<key>.png``,
     with a cursor at the position heard; a click seeks) and links to the WAVs and ``files``.
 
@@ -300,13 +298,11 @@ def separation_page(
     :func:`page_audio`): :data:`PAGE_ASSETS`. Every address is a file name in ``out_dir``: the page
     works offline, opened from its folder or served. Returns the page's path.
     """
-    if minus not in MINUS_RECIPES:
-        raise ValueError(f"minus must be one of {', '.join(MINUS_RECIPES)}, got {minus!r}")
     out_dir = Path(out_dir)
     esc = html.escape
     if "mixture" not in tracks:
         raise ValueError("a separation page needs the mixture among its tracks")
-    boxes, spectrograms, rows, config = {}, [], [], {"minus": minus, "tracks": []}
+    boxes, spectrograms, rows, config = {}, [], [], {"tracks": []}
     for key, (heading, wav) in tracks.items():
         png, (left, right, top, bottom) = spectrogram_png(
             wav, _rate(wav), out_dir / f"{key}.png", heading, log_frequency=True
@@ -334,13 +330,12 @@ def separation_page(
         stage = f'<video id="picture" src="{esc(picture.name)}" muted playsinline preload="auto"></video>'
     else:
         stage = boxes["mixture"]
-    recipe = "the mixture less that stem" if minus == "mixture" else "the other stems together"
     mixer = (
         f'<div id="mixer">{stage}<p class="transport"><button id="play" disabled>play</button>'
         '<input id="seek" type="range" min="0" max="0" step="0.01" value="0" aria-label="position" disabled>'
         '<span id="clock"></span><span id="mixer-status">the mixer needs JavaScript</span></p>'
         f'<table class="tracks">{"".join(rows)}</table>'
-        f"<p>Minus one: the performance without that instrument, played as {recipe} (a practice "
+        "<p>Minus one: the performance without that instrument, the mixture less its stem (a practice "
         "track; <code>vcsep separate --minus CODE</code> writes it as <code>minus_CODE.wav</code>).</p></div>"
     )
     links = [wav for _, wav in tracks.values()] + [Path(f) for f in files]
