@@ -103,7 +103,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="separate a held-out performance with the shipped models and score it",
         description="Synthesize a performance the default models never heard (or take a URMP piece "
         "folder), separate its video, print the SDR of each instrument against its true stem and write "
-        "a page with players and spectrograms.",
+        "a page that plays the video with every stem in sync, and spectrograms.",
     )
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
     p.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models folder (default: shipped)")

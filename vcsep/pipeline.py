@@ -588,7 +588,7 @@ def _write_page(result: SeparationResult, out: Path, files: dict[str, Path], vid
             "<tr><th>instrument</th><th>code</th><th>sight</th><th>sound</th><th>fused</th>"
             "<th>separated</th></tr>"
         )
-        summary = [f"<table>{header}{rows}</table>"]
+        summary = [f"<h2>Instruments</h2><table>{header}{rows}</table>"]
     else:
         summary = [f"<p>Instruments given: {html.escape(', '.join(result.instruments))}</p>"]
     if "video" in files:

@@ -313,7 +313,7 @@ def separation_page(
             f'<img src="{esc(png.name)}" alt="spectrogram of {esc(heading)}">'
             f'<div class="cursor" style="{cursor}"></div></div>'
         )
-        spectrograms.append(f"<p>{boxes[key]}</p>")
+        spectrograms.append(f"<div>{boxes[key]}</div>")
         data = page_audio(wav, out_dir / f"{key}.audio.js", key)
         config["tracks"].append({"key": key, "data": data.name})
         stem = f'data-stem="{esc(key)}" disabled'
@@ -354,6 +354,7 @@ def separation_page(
 
 
 def _rate(path: Path) -> int:
+    """The sample rate (Hz) of the sound file ``path``, from its header."""
     import soundfile as sf
 
     return sf.info(str(path)).samplerate
