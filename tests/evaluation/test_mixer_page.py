@@ -96,7 +96,7 @@ def test_the_mixer_plays_the_stems_in_sync_with_the_video(served):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+            args=["--no-sandbox"],
         )
         try:
             tab = browser.new_page()

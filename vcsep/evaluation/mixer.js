@@ -9,8 +9,8 @@ muted, or a still) follows the audio clock.
 
 The page's JSON (script#vcsep-mixer) gives {"tracks": [{"key": "mixture" | code, "data":
 "<key>.audio.js"}]}; each data script sets window.vcsepAudio[key] to the track's sound file (FLAC)
-in base64. Loading the audio as scripts (not with fetch) lets the page
-work when opened straight from its folder (file://), where fetch is refused.
+in base64. Loading the audio as scripts (not with fetch) lets the page work when opened straight
+from its folder (file://), where fetch is refused.
 
 window.vcsepMixer (for the page's test, and the curious): ready (a Promise, resolved when every
 track is decoded), play(), pause(), seek(seconds) (each a Promise, resolved when done), time()
@@ -34,7 +34,7 @@ track is decoded), play(), pause(), seek(seconds) (each a Promise, resolved when
   const clock = document.getElementById("clock");
   let video = document.querySelector("video#picture");
 
-  const tracks = config.tracks.map((t) => ({ key: t.key, data: t.data, gain: ctx.createGain(), buffer: null }));
+  const tracks = config.tracks.map((t) => ({ key: t.key, data: t.data, gain: ctx.createGain() }));
   tracks.forEach((t) => t.gain.connect(master));
   const state = { gain: {}, mute: new Set(["mixture"]), solo: new Set(), minus: null };
   tracks.forEach((t) => (state.gain[t.key] = 1));
@@ -80,10 +80,11 @@ track is decoded), play(), pause(), seek(seconds) (each a Promise, resolved when
     return video !== null && !video.error;
   }
 
+  // resolves once the picture's duration is known (all a seek needs), or it failed to load
   function pictureLoaded() {
-    if (!video || video.readyState >= 2) return Promise.resolve();
+    if (!video || video.readyState >= 1 || video.error) return Promise.resolve();
     return new Promise((resolve) => {
-      video.addEventListener("loadeddata", resolve, { once: true });
+      video.addEventListener("loadedmetadata", resolve, { once: true });
       video.addEventListener("error", resolve, { once: true });
     });
   }
@@ -103,7 +104,10 @@ track is decoded), play(), pause(), seek(seconds) (each a Promise, resolved when
     const from = video.currentTime;
     const since = performance.now();
     return new Promise((resolve) => {
-      const look = () => (video.currentTime !== from || performance.now() - since > 500 ? resolve() : setTimeout(look, 2));
+      const look = () => {
+        if (video.currentTime !== from || performance.now() - since > 500) resolve();
+        else setTimeout(look, 2);
+      };
       look();
     });
   }
@@ -236,8 +240,11 @@ track is decoded), play(), pause(), seek(seconds) (each a Promise, resolved when
     } else {
       state.minus = null;
       if (element.classList.contains("gain")) state.gain[key] = Number(element.value);
-      const toggled = element.classList.contains("mute") ? state.mute : element.classList.contains("solo") ? state.solo : null;
-      if (toggled) toggled.has(key) ? toggled.delete(key) : toggled.add(key);
+      for (const [kind, keys] of [["mute", state.mute], ["solo", state.solo]]) {
+        if (!element.classList.contains(kind)) continue;
+        if (keys.has(key)) keys.delete(key);
+        else keys.add(key);
+      }
     }
     applyGains();
   }
@@ -272,7 +279,7 @@ track is decoded), play(), pause(), seek(seconds) (each a Promise, resolved when
     });
     playButton.addEventListener("click", () => (when === null ? play() : pause()));
     seekBar.addEventListener("pointerdown", () => (dragging = true));
-    seekBar.addEventListener("pointerup", () => (dragging = false));
+    seekBar.addEventListener("change", () => (dragging = false)); // the drag ended, wherever the pointer is
     seekBar.addEventListener("input", () => seek(Number(seekBar.value)));
     document.querySelectorAll(".spectrogram").forEach((box) => {
       box.addEventListener("click", (event) => {
