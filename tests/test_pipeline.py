@@ -288,6 +288,8 @@ def test_bad_input(clip, models, tmp_path, capsys):
     err = run(str(clip[0]), "--minus", "vc")
     assert err == "vcsep separate: error: --minus vc: not among the separated instruments (vn)\n"
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.wav"))
+    with pytest.raises(ValueError, match="practice tracks .* are files: give an output folder"):
+        vcsep.Separator.from_pretrained(models).separate_video(clip[0], ["vn"], minus=["vn"])
 
 
 def test_a_musdb_trained_model_separates_into_its_own_sources(configs, tiny_train_args, tmp_path, capsys):
