@@ -84,9 +84,11 @@ def test_cli_separate_with_given_instruments(clip, models, tmp_path, capsys):
     assert practice_rate == rate and practice.shape == mix.shape
     np.testing.assert_allclose(practice, np.clip(mix - stem, -1, 1), atol=1e-4)
     assert str(out / f"minus_{name.codes[0]}.wav") in printed
-    # the page: the stems video beside a mixer control per track, each track's audio beside the page
+    # the page: the picture alone (its own clock is the wall's) beside a mixer control per track,
+    # each track's audio beside the page
+    assert audio_streams(out / f"{video.stem}.picture.mp4") == 0
     page = (out / "index.html").read_text()
-    assert f'<video id="picture" src="{stems_video.name}"' in page
+    assert f'<video id="picture" src="{video.stem}.picture.mp4"' in page
     for key in ["mixture", *set(name.codes[:2])]:
         assert f'class="solo" data-stem="{key}"' in page and (out / f"{key}.audio.js").is_file()
         assert (out / f"{key}.png").is_file()

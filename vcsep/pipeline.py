@@ -468,10 +468,10 @@ def _kept(instruments: list[str] | None, sources: Sequence[str], energy: np.ndar
 def _needed_bytes(info, stems: int, practice: int = 0) -> int:
     """Disk space (bytes) the outputs of separating the video ``info`` into ``stems`` stems need, at
     most: 16-bit WAVs of the mixture, the stems and ``practice`` practice tracks, the video copy
-    with 192 kbit/s per stem, the page's copy of each track (FLAC, at most the WAV's size, in
-    base64: 4/3 of it) and 10 MB for its pictures."""
+    with 192 kbit/s per stem and the picture's copy, the page's copy of each track (FLAC, at most
+    the WAV's size, in base64: 4/3 of it) and 10 MB for its pictures."""
     wav = info.duration_s * info.audio_sample_rate * 2 * 2  # stereo at most, 16 bits
-    video = info.path.stat().st_size + stems * 192_000 / 8 * info.duration_s
+    video = 2 * info.path.stat().st_size + stems * 192_000 / 8 * info.duration_s
     return int((stems + 1 + practice) * wav + (stems + 1) * wav * 4 / 3 + video + 10e6)
 
 
@@ -550,21 +550,23 @@ def _write_extras(
     minus: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Beside the WAVs ``wavs`` (``mixture`` and one per stem, in ``out``): the practice tracks of
-    ``minus``, the video with one audio track per stem when ``video`` is given, and the page. Reads
-    the WAVs in blocks. Returns all files."""
+    ``minus``, when ``video`` is given the video with one audio track per stem and the picture
+    alone (what the page plays beside the stems, :func:`vcsep.vision.video.copy_picture`), and the
+    page. Reads the WAVs in blocks. Returns all files."""
     _check_minus(minus, result.instruments)
     files = dict(wavs)
     for code in minus:
         _stage(progress, f"writing the practice track without the {vocab.display_name(code)}")
         files[f"minus_{code}"] = write_minus_one(wavs, code, out / f"minus_{code}.wav")
     if video is not None:
-        from vcsep.vision.video import mux_audio_tracks
+        from vcsep.vision.video import copy_picture, mux_audio_tracks
 
         _stage(progress, "writing the video with one audio track per stem")
         tracks = {vocab.display_name(c): wavs[c] for c in result.stems}
         files["video"] = mux_audio_tracks(
             video, tracks, result.sample_rate, out / f"{video.stem}.stems{video.suffix}"
         )
+        files["picture"] = copy_picture(video, out / f"{video.stem}.picture{video.suffix}")
     files["page"] = _write_page(result, out, files, video)
     return files
 
@@ -596,7 +598,7 @@ def _write_page(result: SeparationResult, out: Path, files: dict[str, Path], vid
         summary.append(f'<p>Video with one audio track per stem: <a href="{link}">{link}</a></p>')
     title = f"vcsep: {video.name if video else 'audio'}"
     practice = [path for name, path in files.items() if name.startswith("minus_")]
-    return separation_page(out, title, tracks, summary, files.get("video"), practice)
+    return separation_page(out, title, tracks, summary, files.get("picture"), practice)
 
 
 def _check_minus(minus: Sequence[str], instruments: Sequence[str]) -> None:
