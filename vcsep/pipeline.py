@@ -567,6 +567,7 @@ def _write_extras(
             video, tracks, result.sample_rate, out / f"{video.stem}.stems{video.suffix}"
         )
         files["picture"] = copy_picture(video, out / f"{video.stem}.picture{video.suffix}")
+    _stage(progress, "writing the page: spectrograms and the mixer's copy of each track")
     files["page"] = _write_page(result, out, files, video)
     return files
 
