@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 # Debian packages the design needs: fluidsynth + two GM soundfonts (the synthetic corpus's
 # FluidR3 and MuseScore General timbre sources), ffmpeg (stempeg, used by musdb and museval),
 # libsox-dev (scaper's soxbindings build), nodejs for npm (the recorded-note timbre source below).
-# chromium renders the HTML reports in the tests. tuxpaint-stamps-default has the real instrument
-# photographs the recogniser's head trains and is checked on (read from /usr/share, never shipped).
+# chromium renders the HTML reports in the tests (the separation page's mixer through Playwright,
+# a dev extra that drives this chromium and downloads no browser). tuxpaint-stamps-default has the
+# real instrument photographs the recogniser's head trains and is checked on (read from /usr/share,
+# never shipped).
 # timgm6mb-soundfont and csound-soundfont are two more timbre sources for the woodwinds and trumpet.
 DEBS := fluidsynth fluid-soundfont-gm musescore-general-soundfont ffmpeg libsox-dev chromium nodejs \
   tuxpaint-stamps-default timgm6mb-soundfont csound-soundfont

@@ -61,6 +61,8 @@ def test_cli_separate_with_given_instruments(clip, models, tmp_path, capsys):
                 str(models),
                 "--instruments",
                 ",".join(name.codes[:2]),
+                "--minus",
+                name.codes[0],
             ]
         )
         == 0
@@ -76,8 +78,22 @@ def test_cli_separate_with_given_instruments(clip, models, tmp_path, capsys):
         assert str(out / f"{code}.wav") in printed
     stems_video = out / f"{video.stem}.stems.mp4"
     assert audio_streams(stems_video) == 1 + len(set(name.codes[:2]))
+    # the practice track is what the README says: the mixture less the stem (both as written)
+    practice, practice_rate = sf.read(out / f"minus_{name.codes[0]}.wav", dtype="float32")
+    stem = sf.read(out / f"{name.codes[0]}.wav", dtype="float32")[0]
+    assert practice_rate == rate and practice.shape == mix.shape
+    np.testing.assert_allclose(practice, np.clip(mix - stem, -1, 1), atol=1e-4)
+    assert str(out / f"minus_{name.codes[0]}.wav") in printed
+    # the page: the picture alone (its own clock is the wall's) beside a mixer control per track,
+    # each track's audio beside the page
+    assert audio_streams(out / f"{video.stem}.picture.mp4") == 0
     page = (out / "index.html").read_text()
-    assert page.count("<audio") == 1 + len(set(name.codes[:2])) and (out / "mixture.png").is_file()
+    assert f'<video id="picture" src="{video.stem}.picture.mp4"' in page
+    for key in ["mixture", *set(name.codes[:2])]:
+        assert f'class="solo" data-stem="{key}"' in page and (out / f"{key}.audio.js").is_file()
+        assert (out / f"{key}.png").is_file()
+    assert page.count('class="minus"') == len(set(name.codes[:2]))
+    assert f'href="minus_{name.codes[0]}.wav"' in page
     # full band: the 8 kHz model's stems get the mixture's band above its cut (3.6 kHz) back, and
     # there the written stems add up to the mixture (a Hann window keeps the untrained model's DC
     # steps at the file's ends, which are broadband, out of the comparison)
@@ -166,7 +182,10 @@ def test_audio_files_are_separated_by_sound_alone(clip, models, tmp_path, capsys
     assert sorted(p.name for p in (tmp_path / "out").glob("*.wav")) == ["mixture.wav", "vc.wav", "vn.wav"]
     assert not list((tmp_path / "out").glob("*.mp4")) and not list((tmp_path / "out").glob("*.flac"))
     heard = 1 / (1 + np.exp(-SOUND_WEIGHT * np.log(0.9 / 0.1)))  # sound alone: no sight offset
-    assert f"<td>-</td><td>0.90</td><td>{heard:.2f}</td>" in (tmp_path / "out" / "index.html").read_text()
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert f"<td>-</td><td>0.90</td><td>{heard:.2f}</td>" in page
+    # no picture to show: the mixer's still is the mixture's spectrogram
+    assert '<div id="mixer"><div class="spectrogram"' in page and "<video" not in page
     # the command line, with a real (tiny, untrained) tagger beside the model: it runs end to end
     from vcsep.audio.tagger import Tagger, TaggerNet
 
@@ -231,7 +250,7 @@ def test_bf16_separation_is_close_to_float32(models):
         vcsep.Separator.from_pretrained(models, precision="fp16")
 
 
-def test_bad_input(models, tmp_path, capsys):
+def test_bad_input(clip, models, tmp_path, capsys):
     def run(*args) -> str:
         assert (
             main(
@@ -263,6 +282,16 @@ def test_bad_input(models, tmp_path, capsys):
     torch.save(payload, old / "separator.pt")
     assert main(["separate", str(silent), "--out", str(tmp_path / "o"), "--model", str(old)]) == 2
     assert "version 99" in capsys.readouterr().err
+    # --minus: a code the separator does not have, and an instrument that was not separated
+    err = run(str(clip[0]), "--minus", "xx")
+    assert err == "vcsep separate: error: --minus: unknown instruments xx; this separator has vn, va, " + (
+        "vc, db, fl, ob, cl, sax, bn, tpt, hn, tbn, tba\n"
+    )
+    err = run(str(clip[0]), "--minus", "vc")
+    assert err == "vcsep separate: error: --minus vc: not among the separated instruments (vn)\n"
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.wav"))
+    with pytest.raises(ValueError, match="practice tracks .* are files: give an output folder"):
+        vcsep.Separator.from_pretrained(models).separate_video(clip[0], ["vn"], minus=["vn"])
 
 
 def test_a_musdb_trained_model_separates_into_its_own_sources(configs, tiny_train_args, tmp_path, capsys):

@@ -113,7 +113,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         help="separate a held-out performance with the shipped models and score it",
         description="Synthesize a performance the default models never heard (or take a URMP piece "
         "folder), separate its video, print the SDR of each instrument against its true stem and write "
-        "a page with players and spectrograms.",
+        "a page that plays the video with every stem in sync, and spectrograms.",
     )
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
     p.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models folder (default: shipped)")
@@ -197,7 +197,10 @@ def _cmd_separate(args: argparse.Namespace) -> int:
     instruments = (
         parse_instruments(args.instruments, separator.sources) if args.instruments is not None else None
     )
-    result = separator.separate_video(args.video, instruments, out_dir=args.out, progress=True)
+    minus = parse_instruments(args.minus, separator.sources, "--minus") if args.minus is not None else []
+    result = separator.separate_video(
+        args.video, instruments, out_dir=args.out, progress=True, minus=list(dict.fromkeys(minus))
+    )
     for name, path in result.files.items():
         print(f"  {name:<8} {path}")
     return 0
@@ -209,8 +212,9 @@ def _add_separate(sub: argparse._SubParsersAction) -> None:
         help="separate a performance video (or an audio file) into one track per instrument",
         description="Read the audio, find the instruments by sight (the frames) and sound (the listening "
         "tagger), or take --instruments, separate, and write one WAV per instrument, for a video the "
-        "video with one audio track per stem (picture not re-encoded), and index.html with players, "
-        "spectrograms and what sight, sound and both found.",
+        "video with one audio track per stem (picture not re-encoded), and index.html: a mixer that "
+        "plays the video with every stem in sync (gain, mute, solo, minus one), what sight, sound and "
+        "both found, and spectrograms.",
     )
     p.add_argument("video", type=Path, help="video with an audio track (mp4, mkv, mov...) or audio file")
     p.add_argument("--out", type=Path, required=True, help="output folder")
@@ -225,6 +229,13 @@ def _add_separate(sub: argparse._SubParsersAction) -> None:
         "--detector", default=None, help="YOLO detector weights for sight (default: the ImageNet recogniser)"
     )
     p.add_argument("--instruments", default=None, help="skip detection: comma-separated codes, e.g. vn,vc")
+    p.add_argument(
+        "--minus",
+        default=None,
+        metavar="CODES",
+        help="also write minus_<code>.wav per code (e.g. vn or vn,vc): the performance without that "
+        "instrument, a practice track (the mixture less the stem)",
+    )
     p.add_argument("--device", type=device_argument, default="cpu", help="torch device, e.g. cpu or cuda:0")
     p.add_argument(
         "--precision",

@@ -36,6 +36,7 @@ from vcsep.audio.io import match_channels, read_audio, write_audio
 from vcsep.devices import check_device
 from vcsep.evaluation.report import separation_page
 from vcsep.files import (
+    atomic_path,
     check_output_folder,
     existing_file,
     folder_lock,
@@ -100,16 +101,18 @@ class SeparationResult:
         return read_audio(self._mixture)[0] if isinstance(self._mixture, Path) else self._mixture
 
 
-def parse_instruments(text: str, sources: Sequence[str]) -> list[str]:
+def parse_instruments(text: str, sources: Sequence[str], flag: str = "--instruments") -> list[str]:
     """``"vn,vc"`` -> ``["vn", "vc"]``: codes (or URMP instrument names) checked against ``sources``,
-    the separator's output slots."""
+    the separator's output slots; errors name the option ``flag`` the text came from."""
     names = {i.name: i.code for i in vocab.INSTRUMENTS}
     codes = [names.get(t.strip(), t.strip()) for t in text.split(",") if t.strip()]
     if not codes:
-        raise ValueError(f"--instruments needs at least one code, e.g. {','.join(sources[:2])}")
+        raise ValueError(f"{flag} needs at least one code, e.g. {','.join(sources[:2])}")
     unknown = [c for c in codes if c not in sources]
     if unknown:
-        raise ValueError(f"unknown instruments {', '.join(unknown)}; this separator has {', '.join(sources)}")
+        raise ValueError(
+            f"{flag}: unknown instruments {', '.join(unknown)}; this separator has {', '.join(sources)}"
+        )
     return codes
 
 
@@ -292,14 +295,16 @@ class Separator:
         instruments: list[str] | None = None,
         out_dir: str | os.PathLike | None = None,
         progress: bool = False,
+        minus: Sequence[str] = (),
     ) -> SeparationResult:
         """Separate the audio of ``video``, a video or an audio file (wav, flac, mp3, m4a...); the
         instruments come from sight and sound unless given (an audio file: sound alone).
 
         With ``out_dir`` the work streams (memory does not grow with the length of the video): the
         folder is checked (writable, enough free space) and locked before anything starts, the
-        stems go to disk window by window, and the outputs of :func:`write_outputs` appear only
-        when all of them are complete. Without it the stems are returned in memory.
+        stems go to disk window by window, and the outputs of :func:`write_outputs` (with the
+        practice tracks of ``minus``) appear only when all of them are complete. Without it the
+        stems are returned in memory.
         """
         from vcsep.fusion.labels import has_picture
         from vcsep.vision.video import read_audio_track
@@ -314,6 +319,8 @@ class Separator:
                 "no detector weights or tagger: pass the instruments (--instruments vn,vc) or a detector"
             )
         if out_dir is None:
+            if minus:
+                raise ValueError("practice tracks (minus) are files: give an output folder")
             instruments, presence, rows = self._detect(video, picture, instruments, progress)
             rate = info.audio_sample_rate
             _stage(progress, f"reading the audio track ({info.duration_s:.1f} s at {rate} Hz)")
@@ -322,13 +329,18 @@ class Separator:
             result = self.separate_audio(audio, rate, instruments, presence, progress=progress)
             result.label_sources = rows
             return result
-        out = check_output_folder(out_dir, _needed_bytes(info, len(set(instruments or self.sources))))
+        stems = len(set(instruments or self.sources))
+        out = check_output_folder(out_dir, _needed_bytes(info, stems, len(set(minus))))
         with folder_lock(out):
             # the names this run may write, checked before any work (the outputs move in at the end)
             names = ["mixture.wav", *(f"{c}.wav" for c in instruments or self.sources), PAGE_FILE]
             _check_destinations(video, out, [*names, _stems_video_name(video)] if picture else names)
             instruments, presence, rows = self._detect(video, picture, instruments, progress)
-            return self._separate_into(video, info, instruments, presence, out, progress, picture, rows)
+            if instruments is not None:
+                _check_minus(minus, instruments)  # before the work, when the instruments are known
+            return self._separate_into(
+                video, info, instruments, presence, out, progress, picture, rows, minus
+            )
 
     def _detect(
         self, video: Path, picture: bool, instruments: list[str] | None, progress: bool
@@ -360,9 +372,11 @@ class Separator:
         progress: bool,
         picture: bool = True,
         label_sources: list[dict] | None = None,
+        minus: Sequence[str] = (),
     ) -> SeparationResult:
         """Stream ``video``'s audio through the separator into WAV files, then write the rest of
-        :func:`write_outputs` (the multi-track copy only when the file has a ``picture``);
+        :func:`write_outputs` (the multi-track copy only when the file has a ``picture``, the
+        practice tracks of ``minus``);
         everything is made in a hidden work folder inside ``out`` and moved into place only when
         complete, and the work folder goes on any failure."""
         from vcsep.vision.video import iter_audio
@@ -426,9 +440,9 @@ class Separator:
                 presence,
                 label_sources=label_sources,
             )
-            files = _write_extras(result, work, paths, video if picture else None, progress)
+            files = _write_extras(result, work, paths, video if picture else None, progress, minus)
             _stage(progress, f"moving {len(files)} outputs into {out}")
-            _move_outputs(work, out, video)
+            _move_outputs(work, out, video)  # the page's pictures and track copies included
             files = {name: out / path.name for name, path in files.items()}
         finally:
             remove(work)
@@ -504,13 +518,14 @@ def _kept(instruments: list[str] | None, sources: Sequence[str], energy: np.ndar
     return [c for c, e in zip(sources, energy) if e > 1e-3 * max(energy.max(), 1e-12)]
 
 
-def _needed_bytes(info, stems: int) -> int:
+def _needed_bytes(info, stems: int, practice: int = 0) -> int:
     """Disk space (bytes) the outputs of separating the video ``info`` into ``stems`` stems need, at
-    most: 16-bit WAVs of the mixture and the stems, the video copy with 192 kbit/s per stem, and
-    10 MB for the page."""
+    most: 16-bit WAVs of the mixture, the stems and ``practice`` practice tracks, the video copy
+    with 192 kbit/s per stem and the picture's copy, the page's copy of each track (FLAC, at most
+    the WAV's size, in base64: 4/3 of it) and 10 MB for its pictures."""
     wav = info.duration_s * info.audio_sample_rate * 2 * 2  # stereo at most, 16 bits
-    video = info.path.stat().st_size + stems * 192_000 / 8 * info.duration_s
-    return int((stems + 1) * wav + video + 10e6)
+    video = 2 * info.path.stat().st_size + stems * 192_000 / 8 * info.duration_s
+    return int((stems + 1 + practice) * wav + (stems + 1) * wav * 4 / 3 + video + 10e6)
 
 
 class _WavWriter:
@@ -571,11 +586,18 @@ def _stage(progress: bool, text: str) -> None:
 
 
 def write_outputs(
-    result: SeparationResult, out_dir: str | os.PathLike, video: Path | None = None, progress: bool = False
+    result: SeparationResult,
+    out_dir: str | os.PathLike,
+    video: Path | None = None,
+    progress: bool = False,
+    minus: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Write one WAV per instrument, the video with one audio track per stem (picture copied, not
-    re-encoded) when ``video`` is given, and ``index.html`` with players, spectrograms and the
-    detected instruments. Returns name -> path (also kept in ``result.files``)."""
+    re-encoded) when ``video`` is given, a practice track ``minus_<code>.wav`` per code of
+    ``minus`` (:func:`write_minus_one`), and ``index.html``: the mixer (the video, or a still, with
+    every stem in sync), the detected instruments and the spectrograms. Returns name -> path (also
+    kept in ``result.files``)."""
+    _check_minus(minus, result.instruments)
     out = check_output_folder(out_dir)
     rate = result.sample_rate
     files: dict[str, Path] = {}
@@ -583,33 +605,46 @@ def write_outputs(
     files["mixture"] = write_audio(out / "mixture.wav", result.mixture, rate)
     for code, stem in result.stems.items():
         files[code] = write_audio(out / f"{code}.wav", np.clip(stem, -1.0, 1.0), rate)
-    result.files = _write_extras(result, out, files, video, progress)
+    result.files = _write_extras(result, out, files, video, progress, minus)
     return result.files
 
 
 def _write_extras(
-    result: SeparationResult, out: Path, wavs: dict[str, Path], video: Path | None, progress: bool
+    result: SeparationResult,
+    out: Path,
+    wavs: dict[str, Path],
+    video: Path | None,
+    progress: bool,
+    minus: Sequence[str] = (),
 ) -> dict[str, Path]:
-    """Beside the WAVs ``wavs`` (``mixture`` and one per stem, in ``out``): the video with one audio
-    track per stem when ``video`` is given, and the page. Reads the WAVs in blocks. Returns all files."""
+    """Beside the WAVs ``wavs`` (``mixture`` and one per stem, in ``out``): the practice tracks of
+    ``minus``, when ``video`` is given the video with one audio track per stem and the picture
+    alone (what the page plays beside the stems, :func:`vcsep.vision.video.copy_picture`), and the
+    page. Reads the WAVs in blocks. Returns all files."""
+    _check_minus(minus, result.instruments)
     files = dict(wavs)
+    for code in minus:
+        _stage(progress, f"writing the practice track without the {vocab.display_name(code)}")
+        files[f"minus_{code}"] = write_minus_one(wavs, code, out / f"minus_{code}.wav")
     if video is not None:
-        from vcsep.vision.video import mux_audio_tracks
+        from vcsep.vision.video import copy_picture, mux_audio_tracks
 
         _stage(progress, "writing the video with one audio track per stem")
         tracks = {vocab.display_name(c): wavs[c] for c in result.stems}
         files["video"] = mux_audio_tracks(video, tracks, result.sample_rate, out / _stems_video_name(video))
+        files["picture"] = copy_picture(video, out / f"{video.stem}.picture{video.suffix}")
+    _stage(progress, "writing the page: spectrograms and the mixer's copy of each track")
     files["page"] = _write_page(result, out, files, video)
     return files
 
 
 def _write_page(result: SeparationResult, out: Path, files: dict[str, Path], video: Path | None) -> Path:
-    """The separation's page: what was detected (or given), the stems video, a player and a
-    spectrogram per stem (:func:`vcsep.evaluation.report.separation_page`), drawn from the WAV files
-    a block at a time."""
-    tracks = {"mixture": ("mixture", files["mixture"], files["mixture"])}
+    """The separation's page (:func:`vcsep.evaluation.report.separation_page`): the mixer with the
+    stems video (or a still) and every WAV, what was detected (or given), a spectrogram per track
+    and the practice tracks, all read from the files a block at a time."""
+    tracks = {"mixture": ("original mix", files["mixture"])}
     for code in result.stems:
-        tracks[code] = (f"{vocab.display_name(code)} ({code})", files[code], files[code])
+        tracks[code] = (f"{vocab.display_name(code)} ({code})", files[code])
     if result.label_sources is not None:
         cell = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         rows = "".join(
@@ -622,11 +657,45 @@ def _write_page(result: SeparationResult, out: Path, files: dict[str, Path], vid
             "<tr><th>instrument</th><th>code</th><th>sight</th><th>sound</th><th>fused</th>"
             "<th>separated</th></tr>"
         )
-        summary = [f"<table>{header}{rows}</table>"]
+        summary = [f"<h2>Instruments</h2><table>{header}{rows}</table>"]
     else:
         summary = [f"<p>Instruments given: {html.escape(', '.join(result.instruments))}</p>"]
     if "video" in files:
         link = html.escape(files["video"].name)
         summary.append(f'<p>Video with one audio track per stem: <a href="{link}">{link}</a></p>')
     title = f"vcsep: {video.name if video else 'audio'}"
-    return separation_page(out, title, result.sample_rate, tracks, summary)
+    practice = [path for name, path in files.items() if name.startswith("minus_")]
+    return separation_page(out, title, tracks, summary, files.get("picture"), practice)
+
+
+def _check_minus(minus: Sequence[str], instruments: Sequence[str]) -> None:
+    """A ``ValueError`` naming ``--minus`` when a code of ``minus`` is not among the separated
+    ``instruments``."""
+    missing = [code for code in minus if code not in instruments]
+    if missing:
+        separated = ", ".join(instruments) or "nothing"
+        raise ValueError(f"--minus {','.join(missing)}: not among the separated instruments ({separated})")
+
+
+def write_minus_one(wavs: Mapping[str, Path], code: str, path: Path) -> Path:
+    """``path``: the practice track without instrument ``code``, the mixture less its stem, sample
+    by sample, from the written WAVs ``wavs`` (``mixture`` and ``code``, one length, rate and
+    channel count). 16-bit like them, clipped to [-1, 1]; read and written a block at a time.
+
+    Of the two ways to leave an instrument out, this one measured closer to the true
+    mix-minus-one than the sum of the other stems (its error is one stem's, not all the others'
+    added up): 0.28 dB SDR better by the median over 49 practice tracks of 16 held-out pieces,
+    better in 33 of them (``experiments/minus_one.py``, the README's "Separating a video")."""
+    import soundfile as sf
+
+    block = 1 << 16
+    with ExitStack() as stack:
+        mixture = stack.enter_context(sf.SoundFile(str(wavs["mixture"])))
+        stem = stack.enter_context(sf.SoundFile(str(wavs[code])))
+        tmp = stack.enter_context(atomic_path(path))
+        writer = stack.enter_context(_WavWriter(tmp, path, mixture.samplerate, mixture.channels))
+        while len(part := mixture.read(block, dtype="float32", always_2d=True)):
+            less = stem.read(len(part), dtype="float32", always_2d=True)
+            part[: len(less)] -= less
+            writer.write(part.T)
+    return path

@@ -3,6 +3,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from vcsep.audio.spectrogram import MAX_COLUMNS, draw_spectrogram
 
@@ -43,3 +44,28 @@ def test_a_file_is_drawn_like_its_array(tmp_path):
     from_file, _ = spectrogram_db(tmp_path / "a.wav", rate)
     assert seconds == 200.0 and from_array.shape == from_file.shape and from_array.shape[1] <= MAX_COLUMNS
     np.testing.assert_allclose(from_file, from_array, atol=1e-3)
+
+
+def test_log_frequency_axis_gives_every_octave_one_height():
+    from vcsep.audio.spectrogram import LOG_ROWS, LOW_HZ
+
+    rate = 48000
+    t = np.arange(rate) / rate
+    audio = (np.sin(2 * np.pi * 110 * t) + 0.01 * np.sin(2 * np.pi * 880 * t))[None].astype(np.float32)
+    fig, ax = plt.subplots()
+    draw_spectrogram(ax, audio, rate, "two tones", log_frequency=True)
+    image = ax.images[0]
+    db = np.asarray(image.get_array())
+    octaves = np.log2(rate / 2 / LOW_HZ)
+    assert db.shape[0] == LOG_ROWS and image.get_extent() == [0.0, 1.0, 0.0, octaves]
+    profile = db[:, db.shape[1] // 2]
+    centres = LOW_HZ * 2 ** (octaves * (np.arange(LOG_ROWS) + 0.5) / LOG_ROWS)  # Hz
+    loud = int(np.argmax(profile))
+    # the peak within an STFT bin (23.4 Hz) of the tone, a full-scale sine at 0 dB (less the
+    # window's scalloping between bins)
+    assert abs(centres[loud] - 110) < 23.4 and profile[loud] == pytest.approx(0, abs=1.5)
+    quiet = np.abs(centres - 880).argmin()  # three octaves up, 40 dB down
+    assert profile[quiet - 1 : quiet + 2].max() == pytest.approx(-40, abs=2)
+    assert np.all(profile[(centres > 1500) & (centres < 10000)] < -80)  # nothing else
+    assert [t.get_text() for t in ax.get_yticklabels()][:3] == ["50", "100", "200"]
+    plt.close(fig)

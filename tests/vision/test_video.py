@@ -9,6 +9,7 @@ import pytest
 from vcsep.media import write_video
 from vcsep.vision.video import (
     VideoError,
+    copy_picture,
     decode_frames_at,
     iter_frames,
     mux_audio_tracks,
@@ -141,6 +142,11 @@ def test_mux_audio_tracks_copies_the_picture_and_adds_one_titled_track_per_stem(
         tiny_video, tracks, media.sample_rate, tmp_path / "only.mkv", keep_original_audio=False
     )
     assert probe(without).n_audio_streams == 2
+    picture = copy_picture(out, tmp_path / "picture.mp4")
+    with av.open(str(tiny_video)) as src, av.open(str(picture)) as dst:
+        assert len(dst.streams.video) == 1 and len(dst.streams.audio) == 0
+        src_packets = [bytes(p) for p in src.demux(src.streams.video[0]) if p.size]
+        assert [bytes(p) for p in dst.demux(dst.streams.video[0]) if p.size] == src_packets
 
 
 def test_missing_and_unreadable_files_name_the_file(tmp_path):

@@ -1,5 +1,6 @@
 """Pages people look at: the comparison of evaluated variants ("cells": a results table, violin
-plots, audio players) and the page of one separation (players and spectrograms per stem).
+plots, audio players) and the page of one separation (a mixer that plays the video with every stem
+in sync, and spectrograms per stem).
 
 The comparison functions take ``results_by_cell``: cell name ->
 :class:`~vcsep.evaluation.scoring.EvaluationResult`, in the order the cells should appear. Every page
@@ -8,9 +9,11 @@ is built by :func:`html_page`; files are written whole or not at all.
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import io
+import json
 import re
 from pathlib import Path
 
@@ -18,12 +21,26 @@ import numpy as np
 
 from vcsep.audio.spectrogram import draw_spectrogram
 from vcsep.evaluation.scoring import EvaluationResult
-from vcsep.files import atomic_path, copy_file, write_text
+from vcsep.files import atomic_path, copy_file, remove, temporary_name, write_text
 
 PLOT_METRICS = ("SDR", "SIR", "SAR")
 _STYLE = (
     "body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
     "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}audio{width:100%}"
+)
+# The separation page's mixer: its script (inline in the page), the files the page keeps beside
+# it, and its look.
+MIXER_SCRIPT = Path(__file__).with_name("mixer.js")
+PAGE_ASSETS = ("*.png", "*.audio.js")
+_MIXER_STYLE = (
+    "#mixer{border:1px solid #ccc;padding:8px;margin:1em 0}"
+    "video#picture{display:block;max-width:100%;max-height:360px;margin:auto;background:#000}"
+    ".transport{display:flex;gap:8px;align-items:center}#seek{flex:1}#clock{font-family:monospace}"
+    ".tracks th,.tracks td{text-align:left;border:none}.tracks input{width:12em}"
+    "button[aria-pressed=true]{background:#246;color:#fff}"
+    ".minus-one .gain,.minus-one .mute,.minus-one .solo{opacity:.4}"  # not in effect during a minus one
+    ".spectrogram{position:relative;display:inline-block;cursor:pointer}.spectrogram img{display:block}"
+    ".cursor{position:absolute;width:2px;background:#0cf;pointer-events:none}"
 )
 TABLE_NOTE = (
     "Median SDR in dB with the interquartile range in brackets. Per instrument and 'all (pooled)': "
@@ -199,50 +216,145 @@ def html_report(
     return write_text(out_dir / "index.html", html_page("Separation results", parts))
 
 
-def html_page(title: str, parts: list[str]) -> str:
+def html_page(title: str, parts: list[str], style: str = "") -> str:
     """A complete HTML page: ``title`` (plain text, escaped) as its title and heading, then ``parts``
-    (HTML fragments) in order, with the house style."""
-    head = f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+    (HTML fragments) in order, with the house style and then ``style`` (CSS). The empty icon keeps
+    browsers from asking the folder for a favicon.ico it does not have."""
+    head = (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        '<link rel="icon" href="data:,">'
+    )
     body = "\n".join([f"<h1>{html.escape(title)}</h1>", *parts])
-    return f"{head}<style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
+    return f"{head}<style>{_STYLE}{style}</style></head><body>\n{body}\n</body></html>\n"
 
 
-def spectrogram_png(audio: np.ndarray | Path, sample_rate: int, path: Path, title: str) -> Path:
+def spectrogram_png(
+    audio: np.ndarray | Path, sample_rate: int, path: Path, title: str, log_frequency: bool = False
+) -> tuple[Path, tuple[float, float, float, float]]:
     """A spectrogram picture of float32 ``[C, N]`` audio (or of a sound file, read a block at a time)
-    at ``sample_rate`` Hz, written to ``path``."""
+    at ``sample_rate`` Hz, written to ``path`` (``log_frequency``: see
+    :func:`~vcsep.audio.spectrogram.draw_spectrogram`). Returns the path and the plot's box
+    ``(left, right, top, bottom)`` as fractions of the picture's width and height from its top
+    left corner (for a cursor drawn over it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 2.2))
-    draw_spectrogram(ax, audio, sample_rate, title)
+    draw_spectrogram(ax, audio, sample_rate, title, log_frequency=log_frequency)
     ax.set_xlabel("time (s)")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80)
+    box = ax.get_position()  # matplotlib's figure fractions count up from the bottom
     plt.close(fig)
+    return path, (float(box.x0), float(box.x1), 1 - float(box.y1), 1 - float(box.y0))
+
+
+def page_audio(wav: Path, path: Path, key: str) -> Path:
+    """``path``: a script that sets ``window.vcsepAudio[key]`` to the sound of ``wav`` as 16-bit FLAC
+    in base64, the mixer's copy of a track (see ``mixer.js``: a page opened from its folder may load
+    scripts but not fetch files). Converted and encoded a block at a time."""
+    import soundfile as sf
+
+    flac = temporary_name(path.with_suffix(".flac"))
+    try:
+        with sf.SoundFile(str(wav)) as source, sf.SoundFile(
+            str(flac), "w", source.samplerate, source.channels, subtype="PCM_16", format="FLAC"
+        ) as target:
+            for block in source.blocks(1 << 16, dtype="int16", always_2d=True):
+                target.write(block)
+        with atomic_path(path) as tmp, open(flac, "rb") as data, open(tmp, "w", encoding="ascii") as script:
+            script.write(f"(window.vcsepAudio = window.vcsepAudio || {{}})[{json.dumps(key)}] = \"")
+            while chunk := data.read(3 << 20):  # whole 3-byte groups: the pieces join into one base64
+                script.write(base64.b64encode(chunk).decode("ascii"))
+            script.write('";\n')
+    finally:
+        remove(flac)
     return path
 
 
 def separation_page(
     out_dir: Path,
     title: str,
-    sample_rate: int,
-    tracks: dict[str, tuple[str, np.ndarray | Path, Path]],
+    tracks: dict[str, tuple[str, Path]],
     summary: list[str],
+    picture: Path | None = None,
+    files: list[Path] = (),
 ) -> Path:
-    """``out_dir/index.html`` for one separation: ``summary`` (HTML fragments: what was detected or
-    given, links) above one section per track, ``key -> (heading, audio [C, N] or a sound file, its
-    audio file in out_dir)``, each with a player and a spectrogram (``<key>.png``). Returns the page's
-    path."""
+    """``out_dir/index.html`` for one separation: a mixer, ``summary``, spectrograms and ``files``.
+
+    ``tracks`` maps ``"mixture"`` and each stem's code to (heading, its WAV in ``out_dir``). The
+    mixer (``mixer.js``, inline) plays them all in sync through the Web Audio API beside
+    ``picture`` (a video in ``out_dir``, shown muted; None: the mixture's spectrogram as a still):
+    play, pause and a seek bar drive every track; per track a gain slider, mute and solo, per stem a
+    "minus one" button (the mixture less the stem, as :func:`vcsep.pipeline.write_minus_one`), each
+    control carrying ``data-stem="<key>"``; the mixture starts muted. Below it,
+    ``summary`` (HTML fragments), each track's spectrogram on a log-frequency axis (``<key>.png``,
+    with a cursor at the position heard; a click seeks) and links to the WAVs and ``files``.
+
+    Beside the page go the pictures and the mixer's copy of each track (``<key>.audio.js``, see
+    :func:`page_audio`): :data:`PAGE_ASSETS`. Every address is a file name in ``out_dir``: the page
+    works offline, opened from its folder or served. Returns the page's path.
+    """
     out_dir = Path(out_dir)
-    sections = []
-    for key, (heading, audio, file) in tracks.items():
-        png = spectrogram_png(audio, sample_rate, out_dir / f"{key}.png", heading)
-        sections.append(
-            f"<section><h2>{html.escape(heading)}</h2>"
-            f'<audio controls preload="none" src="{html.escape(file.name)}"></audio>'
-            f'<img src="{html.escape(png.name)}" alt="spectrogram of {html.escape(heading)}"></section>'
+    esc = html.escape
+    if "mixture" not in tracks:
+        raise ValueError("a separation page needs the mixture among its tracks")
+    boxes, spectrograms, rows, config = {}, [], [], {"tracks": []}
+    for key, (heading, wav) in tracks.items():
+        png, (left, right, top, bottom) = spectrogram_png(
+            wav, _rate(wav), out_dir / f"{key}.png", heading, log_frequency=True
         )
-    return write_text(out_dir / "index.html", html_page(title, [*summary, *sections]))
+        cursor = f"left:{100 * left:.2f}%;top:{100 * top:.2f}%;height:{100 * (bottom - top):.2f}%"
+        boxes[key] = (
+            f'<div class="spectrogram" data-left="{left:.4f}" data-right="{right:.4f}">'
+            f'<img src="{esc(png.name)}" alt="spectrogram of {esc(heading)}">'
+            f'<div class="cursor" style="{cursor}"></div></div>'
+        )
+        spectrograms.append(f"<div>{boxes[key]}</div>")
+        data = page_audio(wav, out_dir / f"{key}.audio.js", key)
+        config["tracks"].append({"key": key, "data": data.name})
+        stem = f'data-stem="{esc(key)}" disabled'
+        minus_button = "" if key == "mixture" else f'<button class="minus" {stem}>minus one</button>'
+        rows.append(
+            f"<tr><th>{esc(heading)}</th>"
+            f'<td><input class="gain" type="range" min="0" max="1" step="0.01" value="1" {stem} '
+            f'aria-label="gain of {esc(heading)}"></td>'
+            f'<td><button class="mute" {stem}>mute</button></td>'
+            f'<td><button class="solo" {stem}>solo</button></td>'
+            f"<td>{minus_button}</td></tr>"
+        )
+    if picture is not None:
+        stage = f'<video id="picture" src="{esc(picture.name)}" muted playsinline preload="auto"></video>'
+    else:
+        stage = boxes["mixture"]
+    mixer = (
+        f'<div id="mixer">{stage}<p class="transport"><button id="play" disabled>play</button>'
+        '<input id="seek" type="range" min="0" max="0" step="0.01" value="0" aria-label="position" disabled>'
+        '<span id="clock"></span><span id="mixer-status">the mixer needs JavaScript</span></p>'
+        f'<table class="tracks">{"".join(rows)}</table>'
+        "<p>Minus one: the performance without that instrument, the mixture less its stem (a practice "
+        "track; <code>vcsep separate --minus CODE</code> writes it as <code>minus_CODE.wav</code>).</p></div>"
+    )
+    links = [wav for _, wav in tracks.values()] + [Path(f) for f in files]
+    listing = "".join(f'<li><a href="{esc(f.name)}">{esc(f.name)}</a></li>' for f in links)
+    config_json = json.dumps(config).replace("</", "<\\/")
+    parts = [
+        mixer,
+        *summary,
+        "<h2>Spectrograms</h2>",
+        *spectrograms,
+        f"<h2>Files</h2><ul>{listing}</ul>",
+        f'<script type="application/json" id="vcsep-mixer">{config_json}</script>',
+        f"<script>{MIXER_SCRIPT.read_text(encoding='utf-8')}</script>",
+    ]
+    return write_text(out_dir / "index.html", html_page(title, parts, _MIXER_STYLE))
+
+
+def _rate(path: Path) -> int:
+    """The sample rate (Hz) of the sound file ``path``, from its header."""
+    import soundfile as sf
+
+    return sf.info(str(path)).samplerate

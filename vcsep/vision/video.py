@@ -4,6 +4,7 @@
 - :func:`iter_frames`: RGB frames sampled at N frames per second, decoding no more than needed.
 - :func:`iter_audio`, :func:`read_audio_track`: the audio track (streamed, or whole), float32 ``[C, N]``.
 - :func:`mux_audio_tracks`: a copy of a video with one AAC track per stem, the picture stream-copied.
+- :func:`copy_picture`: a copy of a video's picture alone, stream-copied (for a page to play).
 
 Times are seconds from the start of the video stream. Every error about a file is a
 :class:`VideoError` (a ``ValueError``) whose message names the file and what is wrong with it.
@@ -401,9 +402,34 @@ def mux_audio_tracks(
     Returns:
         ``out_path``.
     """
-    video_path, out_path = Path(video_path), Path(out_path)
     if not tracks:
         raise ValueError(f"{out_path}: no audio tracks to mux")
+    return _remux(video_path, tracks, sample_rate, out_path, keep_original_audio, bit_rate)
+
+
+def copy_picture(video_path: str | Path, out_path: str | Path) -> Path:
+    """``out_path``: the picture of ``video_path`` alone, stream-copied, without any audio track
+    (written to a temporary sibling and renamed when complete).
+
+    What a web page shows beside audio it plays itself: a browser runs a ``<video>`` that has an
+    audio track on that track's clock, muted or not, and that clock follows a playback-rate change
+    only after its buffer drains (in Chromium the picture jumped back about 40 ms a second after
+    each change), so a page cannot steer it onto its own clock; a picture alone runs on the wall
+    clock and follows within a millisecond.
+    """
+    return _remux(video_path, {}, 0, out_path, keep_original_audio=False, bit_rate=0)
+
+
+def _remux(
+    video_path: str | Path,
+    tracks: Mapping[str, np.ndarray],
+    sample_rate: int,
+    out_path: str | Path,
+    keep_original_audio: bool,
+    bit_rate: int,
+) -> Path:
+    """:func:`mux_audio_tracks`, where ``tracks`` may be empty."""
+    video_path, out_path = Path(video_path), Path(out_path)
     try:
         with atomic_path(out_path) as tmp, _open(video_path) as src, av.open(str(tmp), "w") as dst:
             in_video = _video_stream(src, video_path)
