@@ -6,20 +6,25 @@ from vcsep.audio.inference import separate_long, separate_stream, separate_tiled
 from vcsep.fusion import ConditionedSeparator
 
 TINY = dict(sources=("a", "b", "c"), levels=3, features=4, down_kernel=5, up_kernel=3, sample_rate=8000)
+# The Demucs-style net: its BiLSTM chunks make windows 8 * 4**2 = 128 samples apart agree.
+TINY_DEMUCS = dict(sources=("a", "b", "c"), levels=2, features=4, sample_rate=8000, architecture="demucs")
+ARCHITECTURES = ["waveunet", "demucs"]
 
 
-def _model(channels=1, mechanism="film", location="decoder"):
+def _model(channels=1, mechanism="film", location="decoder", architecture="waveunet"):
     torch.manual_seed(0)
-    return ConditionedSeparator(mechanism, location, channels=channels, **TINY).eval()
+    tiny = TINY_DEMUCS if architecture == "demucs" else TINY
+    return ConditionedSeparator(mechanism, location, channels=channels, **tiny).eval()
 
 
 def _audio(channels, n, seed=0):
     return (np.random.default_rng(seed).standard_normal((channels, n)) * 0.3).astype(np.float32)
 
 
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("channels, n", [(1, 5), (1, 3001), (2, 1024), (2, 777)])
-def test_long_windows_equal_plain_tiling(channels, n):
-    model = _model(channels)
+def test_long_windows_equal_plain_tiling(channels, n, architecture):
+    model = _model(channels, architecture=architecture)
     audio, labels = _audio(channels, n), np.array([1.0, 0.0, 0.7], np.float32)
     tiled = separate_tiled(model, audio, 8000, labels, output_length=16)
     assert tiled.shape == (3, channels, n)
@@ -29,8 +34,9 @@ def test_long_windows_equal_plain_tiling(channels, n):
         assert np.abs(long - tiled).max() <= 1e-5
 
 
-def test_one_window_is_the_model_on_zero_padded_audio():
-    model = _model(mechanism=None, location=None)
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_one_window_is_the_model_on_zero_padded_audio(architecture):
+    model = _model(mechanism=None, location=None, architecture=architecture)
     audio = _audio(1, 50)
     length_in, length_out = model.shapes(50)
     left = (length_in - length_out) // 2
@@ -51,8 +57,9 @@ def test_other_sample_rates_are_resampled_there_and_back():
     assert np.abs(long).max() > 0.01
 
 
-def test_time_varying_labels_over_the_recording():
-    model = _model(1, "multiplicative", "output")
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_time_varying_labels_over_the_recording(architecture):
+    model = _model(1, "multiplicative", "output", architecture)
     audio = _audio(1, 2000)
     constant = separate_long(model, audio, 8000, np.ones((3, 12)), window_output=500)
     clip = separate_long(model, audio, 8000, np.ones(3), window_output=500)
@@ -106,8 +113,9 @@ def test_bad_input_is_refused_clearly(audio, labels, message):
         separate_long(_model(), audio, 8000, np.ones(3) if labels is None else labels)
 
 
-def test_bf16_precision_stays_close_to_float32_and_unknown_precisions_are_refused():
-    model = _model(1)
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_bf16_precision_stays_close_to_float32_and_unknown_precisions_are_refused(architecture):
+    model = _model(1, architecture=architecture)
     audio, labels = _audio(1, 3001), np.array([1.0, 0.0, 0.7], np.float32)
     exact = separate_long(model, audio, 8000, labels, window_output=1000)
     half = separate_long(model, audio, 8000, labels, window_output=1000, precision="bf16")
@@ -128,9 +136,12 @@ def _blocks(audio, sizes):
         start += size
 
 
-@pytest.mark.parametrize("rate, expected", [(8000, None), (8000, 3001), (44100, 16000)])
-def test_streamed_blocks_give_the_same_stems_as_the_whole_array(rate, expected):
-    model = _model(2)
+@pytest.mark.parametrize(
+    "rate, expected, architecture",
+    [(8000, None, "waveunet"), (8000, 3001, "waveunet"), (44100, 16000, "waveunet"), (8000, 3001, "demucs")],
+)
+def test_streamed_blocks_give_the_same_stems_as_the_whole_array(rate, expected, architecture):
+    model = _model(2, architecture=architecture)
     audio, labels = _audio(2, 16000 if rate == 44100 else 3001), np.array([1.0, 0.0, 0.7], np.float32)
     whole = separate_long(model, audio, rate, labels, window_output=300)
     streamed = np.concatenate(

@@ -25,6 +25,22 @@ def test_round_trip_rebuilds_the_same_model(tmp_path, mechanism, location):
         torch.testing.assert_close(loaded(mix, labels), model(mix, labels), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("mechanism, location", [("concat", "bottleneck"), ("film", "decoder")])
+def test_round_trip_of_the_demucs_style_separator(tmp_path, mechanism, location):
+    torch.manual_seed(0)
+    model = ConditionedSeparator(
+        mechanism, location, sources=("a", "b", "c"), levels=2, features=4, sample_rate=8000,
+        output="difference", architecture="demucs", lstm_layers=1,
+    )
+    path = save_checkpoint(model, tmp_path / "sep.pt")
+    loaded = load_separator(path, expect={"architecture": "demucs"})
+    assert loaded.config == model.config and loaded.config["lstm_layers"] == 1
+    mix = torch.randn(2, 1, model.shapes(300)[0])
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(mix, labels), model(mix, labels), rtol=0, atol=0)
+
+
 def test_mismatched_configuration_is_refused(tmp_path):
     path = save_checkpoint(ConditionedSeparator("film", "output", **TINY), tmp_path / "sep.pt")
     wrong = r"sources: checkpoint has \['a', 'b', 'c'\], expected \['vn'\].*sample_rate"

@@ -186,6 +186,21 @@ def test_cli_train_end_to_end(corpus, cell_args, tmp_path):
     assert (model.mechanism, model.location) == ("additive", "output")
 
 
+def test_the_demucs_style_separator_trains_from_the_command_line(corpus, cell_args, tmp_path):
+    args = [
+        *cell_args(tmp_path / "run", "film_decoder"),
+        "--model.separator.init_args.architecture", "demucs",
+        "--model.separator.init_args.lstm_layers", "1",
+        "--trainer.precision", "bf16-mixed",
+        "--trainer.max_steps", "3",
+        "--trainer.enable_progress_bar", "false",
+    ]
+    assert main(["train", *args]) == 0
+    model = load_separator(tmp_path / "run" / "separator.pt")
+    assert model.config["architecture"] == "demucs" and type(model.unet).__name__ == "DemucsUNet"
+    assert (model.mechanism, model.location) == ("film", "decoder")
+
+
 def test_losses_handle_silent_slots():
     torch.manual_seed(0)
     target = torch.zeros(2, 4, 1, 256)

@@ -1,15 +1,16 @@
 """Separating recordings of any length with a Wave-U-Net-style separator.
 
-The separator's output length is free (valid lengths step by ``2**levels`` samples), and every
-window needs the same ``context`` samples around its output whatever its length, so long windows
-make that overhead vanish. Windows start at multiples of ``2**levels`` output samples, where the
-network is exactly shift-equivariant, so :func:`separate_long` computes the same samples as the
-plain tiling at the training size (:func:`separate_tiled`), up to float rounding. Context comes from
+The separator's output length is free (valid lengths step by ``model.step`` samples: ``2**levels``
+for the Wave-U-Net, one BiLSTM chunk for the Demucs-style net), and every window needs the same
+``context`` samples around its output whatever its length, so long windows make that overhead
+vanish. Windows start at multiples of ``model.step`` output samples, where the network is exactly
+shift-equivariant, so :func:`separate_long` computes the same samples as the plain tiling at the
+training size (:func:`separate_tiled`), up to float rounding. Context comes from
 the neighbouring audio; zeros only before the start and after the end.
 
-``model`` is a :class:`vcsep.fusion.ConditionedSeparator` or a :class:`~vcsep.audio.waveunet.WaveUNet`
-(anything with ``shapes``, ``step``, ``channels``, ``num_sources``, ``sample_rate``, called as
-``model(mix)`` or ``model(mix, labels)``).
+``model`` is a :class:`vcsep.fusion.ConditionedSeparator`, a :class:`~vcsep.audio.waveunet.WaveUNet`
+or a :class:`~vcsep.audio.demucs.DemucsUNet` (anything with ``shapes``, ``step``, ``channels``,
+``num_sources``, ``sample_rate``, called as ``model(mix)`` or ``model(mix, labels)``).
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ def separate_stream(
     """Separate audio that arrives as float32 ``[C, n]`` blocks at ``sample_rate`` Hz; yield the stems
     as ``[K, C, m]`` chunks at ``sample_rate``, in order, as soon as they are known.
 
-    The same samples as :func:`separate_long` (windows at multiples of ``2**levels``, up to float
+    The same samples as :func:`separate_long` (windows at multiples of ``model.step``, up to float
     rounding), but neither the input nor the stems are ever held whole: memory is that of one
     window, whatever the length. ``expected_length`` (samples at ``sample_rate``, e.g. from the
     container's duration) spreads the audio evenly over windows as :func:`separate_long` does;
@@ -306,7 +307,7 @@ def separate_long(
         model: the separator, already on ``device``.
         labels: ``[K]`` for the whole recording, ``[K, T]`` frames spread evenly over it, or None.
         window_output: about the most output samples per window at the model's rate; the audio is
-            spread evenly over as few windows as that allows (in multiples of ``2**levels``). The
+            spread evenly over as few windows as that allows (in multiples of ``model.step``). The
             2**19 default (24 s at 22050 Hz) costs 12 % more FLOPs than an endless window would,
             holds ~0.45 GB (paper-size model, mono, batch 1) and ran faster on 2 CPU cores than
             2**20 (0.042 vs 0.047 s per audio second: its maps stay in cache).
@@ -363,7 +364,7 @@ def separate_tiled(
 ) -> np.ndarray:
     """Reference: plain tiling with training-size windows (``output_length`` requested), ``[K, C, N]``.
 
-    Tiles start every ``output_length`` samples (rounded down to a multiple of ``2**levels``, where
+    Tiles start every ``output_length`` samples (rounded down to a multiple of ``model.step``, where
     the network is shift-equivariant); the few extra output samples of each tile are dropped.
     """
     audio_in, labels = _prepare(model, audio, sample_rate, labels)

@@ -66,13 +66,14 @@ def valid_shapes(
     return _lengths(bottleneck, levels, down_kernel, up_kernel)
 
 
-def map_positions(input_length: int, map_length: int, level: int) -> Tensor:
+def map_positions(input_length: int, map_length: int, level: int, factor: int = 2) -> Tensor:
     """Input-sample index (float64 ``[map_length]``) at the centre of each element of a map at ``level``.
 
-    Every map is centred on the input and has a stride of ``2**level`` input samples.
+    Every map is centred on the input and has a stride of ``factor**level`` input samples (``factor``
+    is the network's downsampling per level: 2 for the Wave-U-Net, 4 for the Demucs-style net).
     """
     offsets = torch.arange(map_length, dtype=torch.float64) - (map_length - 1) / 2
-    return (input_length - 1) / 2 + offsets * 2**level
+    return (input_length - 1) / 2 + offsets * factor**level
 
 
 def labels_at(frames: Tensor, span: int, positions: Tensor) -> Tensor:
@@ -156,7 +157,76 @@ def centre_crop(x: Tensor, length: int) -> Tensor:
     return x[..., diff // 2 : diff // 2 + length]
 
 
-class WaveUNet(nn.Module):
+def check_head_args(
+    num_sources: int, output: str, extra_channels: Mapping[str, int] | None
+) -> dict[str, int]:
+    """Validate the arguments every waveform U-Net shares; the extra channels at each of :data:`POINTS`."""
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    if num_sources < (2 if output == "difference" else 1):
+        raise ValueError(f"{output} output needs more sources than {num_sources}")
+    extra = dict(extra_channels or {})
+    unknown = set(extra) - set(POINTS)
+    if unknown:
+        raise ValueError(f"unknown conditioning points {sorted(unknown)}; known: {POINTS}")
+    return {p: extra.get(p, 0) for p in POINTS}
+
+
+class WaveformUNet(nn.Module):
+    """What the conditioned separator and long-audio inference rely on in a waveform U-Net.
+
+    A subclass sets ``num_sources``, ``channels``, ``levels``, ``sample_rate``, ``output``,
+    ``extra_channels``, ``factor`` (downsampling per level) and ``heads`` (one conv per source), and
+    defines ``shapes``, ``step``, ``features_at``, ``consumers`` and ``forward``. Its maps are centred
+    on the input, the map at ``level`` with a stride of ``factor**level`` samples.
+    """
+
+    factor = 2
+    heads: nn.ModuleList
+
+    def shapes(self, output_length: int) -> tuple[int, int]:
+        raise NotImplementedError
+
+    @property
+    def step(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def context(self) -> int:
+        """Input samples beyond the output samples (half on each side): ``L_in - L_out``."""
+        length_in, length_out = self.shapes(1)
+        return length_in - length_out
+
+    def positions(self, input_length: int, map_length: int, level: int) -> Tensor:
+        """Input-sample index (float64 ``[map_length]``) at the centre of each element of a ``level`` map."""
+        return map_positions(input_length, map_length, level, self.factor)
+
+    def check_input(self, mix: Tensor) -> None:
+        """Raise a ValueError that says what is wrong unless ``mix`` is a valid ``[B, C, L_in]`` batch."""
+        if mix.dim() != 3:
+            raise ValueError(f"mixture must be [batch, channels, samples], got shape {tuple(mix.shape)}")
+        if mix.shape[1] != self.channels:
+            raise ValueError(f"model expects {self.channels} channel(s), the mixture has {mix.shape[1]}")
+        smallest, _ = self.shapes(1)
+        if mix.shape[2] < smallest or (mix.shape[2] - smallest) % self.step:
+            raise ValueError(
+                f"mixture length {mix.shape[2]} is not a valid input length; valid lengths are "
+                f"{smallest} + n*{self.step} (use {type(self).__name__}.shapes(output_length))"
+            )
+
+    def separate_heads(self, x: Tensor, mix_crop: Tensor) -> Tensor:
+        """Stems ``[B, K, C, n]`` from the output map ``x [B, F, n]`` (mixture included) and the mixture
+        ``mix_crop [B, C, n]``: one tanh conv per head, plus mixture minus their sum for ``difference``."""
+        # The heads stay separate parameters; one conv over their stacked weights is the same maths.
+        weight = torch.cat([h.weight for h in self.heads])
+        bias = torch.cat([h.bias for h in self.heads])
+        y = torch.tanh(_conv(x, weight, bias, act=False)).unflatten(1, (len(self.heads), self.channels))
+        if self.output == "difference":
+            y = torch.cat([y, (mix_crop - y.sum(dim=1))[:, None]], dim=1)
+        return y
+
+
+class WaveUNet(WaveformUNet):
     """Wave-U-Net separator: mixture ``[B, C, L_in]`` -> stems ``[B, K, C, L_out]`` (same units).
 
     Args:
@@ -188,22 +258,14 @@ class WaveUNet(nn.Module):
         super().__init__()
         if upsampling not in UPSAMPLING:
             raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}")
-        if output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         if down_kernel % 2 == 0 or up_kernel % 2 == 0:
             raise ValueError(f"kernel sizes must be odd (maps stay centred), got {down_kernel}, {up_kernel}")
         if channels < 1 or levels < 1 or features < 1 or sample_rate < 1:
             raise ValueError("channels, levels, features and sample_rate must be positive")
-        if num_sources < (2 if output == "difference" else 1):
-            raise ValueError(f"{output} output needs more sources than {num_sources}")
-        extra = dict(extra_channels or {})
-        unknown = set(extra) - set(POINTS)
-        if unknown:
-            raise ValueError(f"unknown conditioning points {sorted(unknown)}; known: {POINTS}")
+        self.extra_channels = check_head_args(num_sources, output, extra_channels)
         self.num_sources, self.channels, self.levels, self.features = num_sources, channels, levels, features
         self.down_kernel, self.up_kernel, self.sample_rate = down_kernel, up_kernel, sample_rate
         self.upsampling, self.output = upsampling, output
-        self.extra_channels = {p: extra.get(p, 0) for p in POINTS}
         e = self.extra_channels
 
         self.down = nn.ModuleList(
@@ -235,12 +297,6 @@ class WaveUNet(nn.Module):
         return valid_shapes(output_length, self.levels, self.down_kernel, self.up_kernel)
 
     @property
-    def context(self) -> int:
-        """Input samples beyond the output samples (half on each side): ``L_in - L_out``."""
-        length_in, length_out = self.shapes(1)
-        return length_in - length_out
-
-    @property
     def step(self) -> int:
         """Valid lengths, and shift-equivariant window offsets, come in steps of this many samples."""
         return 2**self.levels
@@ -269,19 +325,6 @@ class WaveUNet(nn.Module):
             return list(self.heads)
         raise ValueError(f"unknown conditioning point {point!r}; known: {POINTS}")
 
-    def check_input(self, mix: Tensor) -> None:
-        """Raise a ValueError that says what is wrong unless ``mix`` is a valid ``[B, C, L_in]`` batch."""
-        if mix.dim() != 3:
-            raise ValueError(f"mixture must be [batch, channels, samples], got shape {tuple(mix.shape)}")
-        if mix.shape[1] != self.channels:
-            raise ValueError(f"model expects {self.channels} channel(s), the mixture has {mix.shape[1]}")
-        smallest, _ = self.shapes(1)
-        if mix.shape[2] < smallest or (mix.shape[2] - smallest) % self.step:
-            raise ValueError(
-                f"mixture length {mix.shape[2]} is not a valid input length; valid lengths are "
-                f"{smallest} + n*{self.step} (use WaveUNet.shapes(output_length))"
-            )
-
     def forward(self, mix: Tensor, condition: Hook | None = None) -> Tensor:
         """Separate ``mix [B, C, L_in]`` into stems ``[B, K, C, L_out]``.
 
@@ -302,11 +345,4 @@ class WaveUNet(nn.Module):
             share = 0.5 if self.up_weight is None else torch.sigmoid(self.up_weight[i])
             x = hook("decoder", i, upsample_conv(x, skip, self.up[i].weight, self.up[i].bias, share))
         mix_crop = centre_crop(mix, x.shape[-1])
-        x = hook("output", 0, _cat(x, mix_crop))
-        # The heads stay separate parameters; one conv over their stacked weights is the same maths.
-        weight = torch.cat([h.weight for h in self.heads])
-        bias = torch.cat([h.bias for h in self.heads])
-        y = torch.tanh(_conv(x, weight, bias, act=False)).unflatten(1, (len(self.heads), self.channels))
-        if self.output == "difference":
-            y = torch.cat([y, (mix_crop - y.sum(dim=1))[:, None]], dim=1)
-        return y
+        return self.separate_heads(hook("output", 0, _cat(x, mix_crop)), mix_crop)

@@ -1,8 +1,10 @@
-"""The conditioned separator: a Wave-U-Net plus one conditioning mechanism at one location.
+"""The conditioned separator: a waveform U-Net plus one conditioning mechanism at one location.
 
-Locations (the Wave-U-Net's conditioning points): ``input`` (the mixture before the first conv),
-``bottleneck`` (the deepest map), ``decoder`` (the output of every decoder level, one conditioning
-layer per level) and ``output`` (the features and mixture entering the per-source output convs).
+The U-Net is the seeds' Wave-U-Net (``architecture="waveunet"``, the default, the ablations' model)
+or a Demucs-v2-style net (``"demucs"``, :class:`~vcsep.audio.demucs.DemucsUNet`). Locations (their
+conditioning points): ``input`` (the mixture before the first conv), ``bottleneck`` (the deepest
+map), ``decoder`` (the output of every decoder level, one conditioning layer per level) and
+``output`` (the features and mixture entering the per-source output convs).
 ``ConditionedSeparator(None, None)`` (or ``'none'``) is the unconditioned baseline.
 """
 
@@ -13,13 +15,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from vcsep.audio.waveunet import WaveUNet, labels_at, map_positions
+from vcsep.audio.demucs import DemucsUNet
+from vcsep.audio.waveunet import WaveUNet, labels_at
 from vcsep.fusion.capture import capture_init
 from vcsep.fusion.mechanisms import MECHANISM_CLASSES, MECHANISMS
 from vcsep.fusion.visual import VisualHead
 from vcsep.vocab import VOCABULARIES
 
 LOCATIONS: tuple[str, ...] = ("input", "bottleneck", "output", "decoder")
+ARCHITECTURES: tuple[str, ...] = ("waveunet", "demucs")
 # The cells of the conditioning ablation: the unconditioned baseline and every mechanism at every
 # location. A new mechanism or location is a new cell without any config file.
 CELLS: dict[str, tuple[str | None, str | None]] = {
@@ -47,7 +51,7 @@ def resolve_sources(sources: str | Sequence[str]) -> tuple[str, ...]:
 
 @capture_init
 class ConditionedSeparator(nn.Module):
-    """Wave-U-Net conditioned on source labels: mixture ``[B, C, L_in]`` -> stems ``[B, K, C, L_out]``.
+    """Waveform U-Net conditioned on source labels: mixture ``[B, C, L_in]`` -> stems ``[B, K, C, L_out]``.
 
     Args:
         mechanism: one of :data:`MECHANISMS`, or None / ``'none'`` for the baseline.
@@ -59,6 +63,13 @@ class ConditionedSeparator(nn.Module):
             units maps detector presence to the labels (:meth:`labels_from_presence`).
         channels, levels, features, down_kernel, up_kernel, sample_rate, upsampling, output: the
             :class:`~vcsep.audio.waveunet.WaveUNet`'s.
+        architecture: ``"waveunet"`` or ``"demucs"``. The Demucs-style net takes ``channels``,
+            ``levels`` (5 is a good start: a bottleneck stride of 1024 samples), ``features`` (its
+            base channels, doubling per level), ``sample_rate``, ``output`` and ``lstm_layers``; it
+            has no use for ``down_kernel``, ``up_kernel`` and ``upsampling`` (kernel 8 stride 4
+            convs, transposed convs up) and refuses values other than their defaults.
+        lstm_layers: BiLSTM layers at the Demucs-style net's bottleneck (0: none); the Wave-U-Net
+            has none and refuses other values than the default.
     """
 
     def __init__(
@@ -75,6 +86,8 @@ class ConditionedSeparator(nn.Module):
         sample_rate: int = 22050,
         upsampling: str = "linear",
         output: str = "direct",
+        architecture: str = "waveunet",
+        lstm_layers: int = 2,
     ) -> None:
         super().__init__()
         mechanism, location = _none(mechanism), _none(location)
@@ -91,10 +104,26 @@ class ConditionedSeparator(nn.Module):
         num_labels = len(self.sources)
         kind = MECHANISM_CLASSES[mechanism] if mechanism else None
         extra = {location: kind.extra_channels(num_labels)} if kind else {}
-        self.unet = WaveUNet(
-            len(self.sources), channels, levels, features, down_kernel, up_kernel, sample_rate, upsampling,
-            output, extra_channels=extra,
-        )
+        if architecture == "waveunet":
+            if lstm_layers != 2:
+                raise ValueError("lstm_layers belongs to the demucs architecture; the Wave-U-Net has no LSTM")
+            self.unet: WaveUNet | DemucsUNet = WaveUNet(
+                len(self.sources), channels, levels, features, down_kernel, up_kernel, sample_rate,
+                upsampling, output, extra_channels=extra,
+            )
+        elif architecture == "demucs":
+            wave_only = {"down_kernel": (down_kernel, 15), "up_kernel": (up_kernel, 5),
+                         "upsampling": (upsampling, "linear")}
+            wrong = [name for name, (value, default) in wave_only.items() if value != default]
+            if wrong:
+                raise ValueError(f"{', '.join(wrong)} belong to the waveunet architecture, not to demucs")
+            self.unet = DemucsUNet(
+                len(self.sources), channels, levels, features, sample_rate, output, lstm_layers,
+                extra_channels=extra,
+            )
+        else:
+            raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+        self.architecture = architecture
         if mechanism is None:
             levels_conditioned: list[int] = []
         elif location == "decoder":
@@ -180,7 +209,7 @@ class ConditionedSeparator(nn.Module):
             if labels.dim() == 2:
                 z = labels[:, :, None]
             else:
-                z = labels_at(labels, length_in, map_positions(length_in, x.shape[-1], level))
+                z = labels_at(labels, length_in, self.unet.positions(length_in, x.shape[-1], level))
             return layer(x, z)
 
         return self.unet(mix, condition=condition)
