@@ -7,10 +7,6 @@ import os
 import tempfile
 from pathlib import Path
 
-from vcsep.evaluation.realsets import realdev_default
-
-__all__ = ["add_machine_arguments", "pin_cores", "realdev_default"]
-
 
 def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
     """``--cores N`` (default 2) and ``--work DIR`` (default <tmp>/vcsep-bench)."""
@@ -26,4 +22,3 @@ def pin_cores(count: int) -> list[int]:
 
     torch.set_num_threads(len(cores))
     return cores
-

@@ -21,7 +21,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from _machine import add_machine_arguments, pin_cores, realdev_default
+from _machine import add_machine_arguments, pin_cores
+
+from vcsep.evaluation.realsets import realdev_default
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLD = 0.5

@@ -26,7 +26,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from _machine import add_machine_arguments, pin_cores, realdev_default
+from _machine import add_machine_arguments, pin_cores
+
+from vcsep.evaluation.realsets import realdev_default
 
 SCENES = (("vn",), ("tpt",), ("vn", "tpt"))
 FPS = 25

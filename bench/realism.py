@@ -26,10 +26,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-from _machine import add_machine_arguments, pin_cores, realdev_default
+from _machine import add_machine_arguments, pin_cores
 
 from vcsep.datasets import load_dataset
 from vcsep.datasets.synth import SynthSettings, part_timbres, synthesize_corpus
+from vcsep.evaluation.realsets import realdev_default
 from vcsep.evaluation.scoring import evaluate_separator, pair_sdrs
 from vcsep.fusion.checkpoint import load_separator
 

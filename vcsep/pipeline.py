@@ -334,7 +334,8 @@ class Separator:
         with folder_lock(out):
             # the names this run may write, checked before any work (the outputs move in at the end)
             names = ["mixture.wav", *(f"{c}.wav" for c in instruments or self.sources), PAGE_FILE]
-            _check_destinations(video, out, [*names, _stems_video_name(video)] if picture else names)
+            copies = [_video_copy_name(video, kind) for kind in ("stems", "picture")] if picture else []
+            _check_destinations(video, out, [*names, *copies])
             instruments, presence, rows = self._detect(video, picture, instruments, progress)
             if instruments is not None:
                 _check_minus(minus, instruments)  # before the work, when the instruments are known
@@ -451,9 +452,10 @@ class Separator:
         return result
 
 
-def _stems_video_name(video: Path) -> str:
-    """The name of the copy of ``video`` with one audio track per stem."""
-    return f"{video.stem}.stems{video.suffix}"
+def _video_copy_name(video: Path, kind: str) -> str:
+    """The name of a copy of ``video``: ``stems`` (one audio track per stem) or ``picture`` (no sound,
+    for the page)."""
+    return f"{video.stem}.{kind}{video.suffix}"
 
 
 def _check_destinations(video: Path, out: Path, names: Sequence[str]) -> None:
@@ -631,8 +633,10 @@ def _write_extras(
 
         _stage(progress, "writing the video with one audio track per stem")
         tracks = {vocab.display_name(c): wavs[c] for c in result.stems}
-        files["video"] = mux_audio_tracks(video, tracks, result.sample_rate, out / _stems_video_name(video))
-        files["picture"] = copy_picture(video, out / f"{video.stem}.picture{video.suffix}")
+        files["video"] = mux_audio_tracks(
+            video, tracks, result.sample_rate, out / _video_copy_name(video, "stems")
+        )
+        files["picture"] = copy_picture(video, out / _video_copy_name(video, "picture"))
     _stage(progress, "writing the page: spectrograms and the mixer's copy of each track")
     files["page"] = _write_page(result, out, files, video)
     return files

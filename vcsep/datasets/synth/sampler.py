@@ -76,9 +76,8 @@ def _envelope(audio: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
 
 
-@cache
-def take(path: Path) -> Take:
-    """``path`` decoded once per process (any channels averaged), at 48 kHz, from 20 ms before it
+def decode(path: Path) -> Take:
+    """``path`` decoded (any channels averaged), at 48 kHz, from 20 ms before it
     first reaches -20 dB of its peak, its loud part (the median 10 ms frame RMS where the envelope
     is within 6 dB of its peak) at one level; its sustain from where it first reaches half its peak
     envelope (plus 30 ms) to where it last does."""
@@ -100,6 +99,11 @@ def take(path: Path) -> Take:
     attack = min((int(loud[0]) + 3) * _ENVELOPE_HOP, len(mono) - 1)
     end = max(attack + 1, min(len(mono), (int(loud[-1]) + 1) * _ENVELOPE_HOP))
     return Take(mono, attack, end)
+
+
+# The notes a sampler plays, decoded once per process; a pitch check (measure_cents) decodes every
+# note of a folder once and keeps none (the 1682 realnotes would hold about 0.9 GB).
+take = cache(decode)
 
 
 def choose(bank: tuple[Sample, ...], note: PlayedNote, turn: int) -> Sample:
@@ -264,7 +268,7 @@ def measure_cents(path: Path, pitch: int) -> float | None:
     """The recording's pitch against MIDI ``pitch`` in cents, folded into [-600, 600) so an octave
     error of the estimator does not count: the median YIN estimate over its sustain (at least
     0.3 s from the end of its attack) at 16 kHz. None where nothing voiced was found."""
-    t = take(path)
+    t = decode(path)
     # at least 0.3 s: a plucked or staccato note's loud part is shorter than YIN's frames
     body = soxr.resample(
         t.audio[t.attack : max(t.end, t.attack + int(0.3 * SAMPLE_RATE))], SAMPLE_RATE, 16000
