@@ -75,7 +75,7 @@ SEP_CORPORA := $(BUILD)/separator-corpora
 SEP_SEEDS := 3 4 5 6 7
 REALNOTES ?= ../shared/realnotes
 REAL_CORPORA := $(BUILD)/real-corpora
-REAL_SEEDS := 30 31 32 33 34
+REAL_SEEDS := 30 31 32
 models: setup $(SEP_CORPORA)/.made $(REAL_CORPORA)/.made
 	$(BIN)/vcsep synth --out $(BUILD)/corpus --pieces 32 --seed 1 --max-seconds 30 --jobs 2 --overwrite \
 	  --timbres fluidr3 --dry  # the detector's corpus: dry FluidR3, from before issue 14
@@ -107,9 +107,9 @@ $(SEP_CORPORA)/.made: | setup
 # Corpora with real timbres (issue #22), for the separator and the tagger that train after it: every
 # timbre source, none held out (the real players of bench/real_ensembles.py and bench/real_players.py
 # measure transfer now), `realnotes` (the real recorded notes of all 13 instruments in
-# ../shared/realnotes, public domain and CC0; REALNOTES=DIR points elsewhere) among them. Five seeds
-# of 80 pieces of at most 30 s (about 13 minutes on 2 cores). Their test pieces (split.tsv) are the
-# validation pieces of the training runs.
+# ../shared/realnotes, public domain and CC0; REALNOTES=DIR points elsewhere) among them. Three seeds
+# of 80 pieces of at most 30 s (about 6 minutes each on 2 loaded cores). Their test pieces (split.tsv)
+# are the validation pieces of the training runs.
 corpora: $(REAL_CORPORA)/.made
 $(REAL_CORPORA)/.made: | setup
 	for seed in $(REAL_SEEDS); do \

@@ -44,16 +44,15 @@ VARIANTS = {  # slowest first, so that parallel jobs end together
 }
 
 
-def train(name: str, out: Path, steps: int) -> float:
-    """Run variant ``name`` for ``steps`` steps on one core; returns its wall time in s."""
+def train(name: str, out: Path, arguments: list[str]) -> float:
+    """Run ``vcsep train fit`` of the recipe (:data:`CONFIGS`) with ``arguments`` on top, on one
+    core, in ``out/name`` (log: ``out/name.log``); returns its wall time in s."""
     run_dir = out / name
     log = out / f"{name}.log"
     command = [
         str(Path(sys.executable).parent / "vcsep"), "train", "fit",
         *(arg for config in CONFIGS for arg in ("--config", str(config))),
-        *VARIANTS[name],
-        "--trainer.max_steps", str(steps), "--trainer.val_check_interval", str(steps),
-        "--trainer.enable_progress_bar", "false", "--run_dir", str(run_dir),
+        *arguments, "--trainer.enable_progress_bar", "false", "--run_dir", str(run_dir),
     ]  # fmt: skip
     env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     start = time.perf_counter()
@@ -120,10 +119,12 @@ def main() -> None:
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    args.out = args.out.resolve()  # the runs start in the repository
     args.out.mkdir(parents=True, exist_ok=True)
 
     def one(name: str) -> dict:
-        seconds = train(name, args.out, args.steps)
+        steps = ["--trainer.max_steps", str(args.steps), "--trainer.val_check_interval", str(args.steps)]
+        seconds = train(name, args.out, VARIANTS[name] + steps)
         scored = score(name, args.out, args.val)
         print(f"{name}: {scored} after {seconds:.0f} s", flush=True)
         return {"variant": name, "train_s": seconds, "steps": args.steps} | scored
