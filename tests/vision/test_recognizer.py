@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from vcsep import DEFAULT_MODELS, vocab
 from vcsep.vision import composites
 from vcsep.vision.recognizer import (
     IMAGENET_CLASS,
     LOOKALIKE,
+    THRESHOLD,
     Recognizer,
     SlotHead,
     load_backbone,
     load_head,
+    rival_mass,
+    rival_matrix,
     save_head,
     window_boxes,
     window_logits,
+    with_context,
 )
 from vcsep.vision.video import SampledFrame
 
@@ -73,6 +79,63 @@ def test_slot_mapping_uses_imagenet_rows_and_lookalikes(backbone):
     centred = backbone._fc.weight - backbone._fc.weight.mean(0)
     torch.testing.assert_close(w[vocab.index("tpt")], centred[513])
     torch.testing.assert_close(w[vocab.index("va")], w[vocab.index("vn")])  # viola borrows violin's row
+
+
+def test_rival_mass_is_imagenets_belief_in_another_instrument():
+    from torchvision.models._meta import _IMAGENET_CATEGORIES as names
+
+    classes, rivals = rival_matrix()
+    assert {names[c] for c in classes.tolist()} >= {"acoustic guitar", "grand piano", "drum", "sax"}
+    for k, code in enumerate(vocab.CODES):  # a slot's own class (viola: violin's) is its only non-rival
+        own = classes.tolist().index(IMAGENET_CLASS[LOOKALIKE.get(code, code)])
+        assert rivals[k, own] == 0 and rivals[k].sum() == len(classes) - 1
+    logits = torch.zeros(1, 1000, 3)
+    logits[0, 776, 0] = 20.0  # a window ImageNet calls a sax
+    logits[0, 819, 1] = 20.0  # a stage, no instrument
+    logits[0, 402, 2] = 20.0  # an acoustic guitar, no slot's
+    mass = rival_mass(logits)
+    assert mass.shape == (1, vocab.K, 3)
+    sax, ob, tba = vocab.index("sax"), vocab.index("ob"), vocab.index("tba")
+    assert mass[0, sax, 0] < 1e-3 and mass[0, ob, 0] > 0.99 and mass[0, tba, 0] > 0.99
+    assert mass[0, :, 1].max() < 1e-3  # nothing vetoes the head where ImageNet sees no instrument
+    assert mass[0, :, 2].min() > 0.99  # another instrument vetoes every slot
+
+
+def test_a_windows_rivals_are_at_least_those_of_every_larger_window_around_it():
+    torch.manual_seed(0)
+    h, w = 5, 7
+    boxes = window_boxes(h, w, windows=(3, 5)).astype(int)
+    mass = torch.rand(2, 3, len(boxes))
+    out = with_context(mass, h, w, windows=(3, 5))
+    assert out.shape == mass.shape
+    for r, (x1, y1, x2, y2) in enumerate(boxes):
+        if x2 - x1 != 3:  # the whole map and the largest windows keep their own
+            torch.testing.assert_close(out[..., r], mass[..., r])
+            continue
+        around = [
+            q for q, (a1, b1, a2, b2) in enumerate(boxes)
+            if a2 - a1 == 5 and a1 <= x1 and b1 <= y1 and a2 >= x2 and b2 >= y2
+        ]  # fmt: skip
+        assert around
+        torch.testing.assert_close(out[..., r], torch.maximum(mass[..., r], mass[..., around].amin(-1)))
+
+
+def test_rival_power_scales_the_head_by_imagenets_veto():
+    torch.manual_seed(0)
+    features = torch.randn(2, 1280, 4, 6)
+    plain, vetoed = Recognizer(rival_power=0.0), Recognizer(rival_power=2.0)
+    fc = plain.backbone._fc
+    imagenet = window_logits(F.conv2d(features, fc.weight[:, :, None, None], fc.bias))
+    head = window_logits(plain.head(features)).sigmoid()
+    torch.testing.assert_close(plain.window_probabilities(features), head)
+    expected = head * (1 - rival_mass(imagenet)) ** 2
+    torch.testing.assert_close(vetoed.window_probabilities(features), expected)
+    vetoed.rival_context = True
+    expected = head * (1 - with_context(rival_mass(imagenet), 4, 6)) ** 2
+    torch.testing.assert_close(vetoed.window_probabilities(features), expected)
+    assert plain.fingerprint != vetoed.fingerprint  # cached detections of one are not the other's
+    with pytest.raises(ValueError, match="rival_power"):
+        Recognizer(rival_power=-1.0)
 
 
 def test_window_scores_equal_the_head_on_each_window_mean():
@@ -162,3 +225,34 @@ def test_train_recognizer_cli_names_a_corpus_without_split(tmp_path, capsys):
 
     assert main(["train-recognizer", "--out", str(tmp_path / "o"), "--corpus", str(tmp_path)]) != 0
     assert "split.tsv" in capsys.readouterr().err
+
+
+def _package_photographs() -> list:
+    """Real photographs that installed packages ship, none showing an instrument: matplotlib's
+    portrait of Grace Hopper (US Navy, public domain), ultralytics' two men in a room and street
+    scene with a bus (its AGPL assets). Read where installed, never copied."""
+    import matplotlib
+    import ultralytics
+
+    paths = [
+        Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
+        Path(ultralytics.__file__).parent / "assets" / "zidane.jpg",
+        Path(ultralytics.__file__).parent / "assets" / "bus.jpg",
+    ]
+    return [p for p in paths if p.is_file()]
+
+
+@pytest.mark.skipif(not HEAD.is_file(), reason="no shipped recogniser head")
+def test_shipped_recognizer_sees_no_instrument_on_real_photographs_without_one():
+    """Real-photo negatives: people in a portrait, in a room and on a street hold no instrument."""
+    from PIL import Image
+
+    photos = _package_photographs()
+    if not photos:
+        pytest.skip("neither matplotlib's nor ultralytics' sample photographs are installed")
+    recognizer = Recognizer(HEAD)
+    for path in photos:
+        probabilities, _ = recognizer.region_probabilities([np.asarray(Image.open(path).convert("RGB"))])
+        best = probabilities[0].amax(-1)  # [K]: each slot's best window
+        seen = {code: round(float(p), 2) for code, p in zip(vocab.CODES, best) if p >= THRESHOLD}
+        assert not seen, f"{path.name}: {seen}"
