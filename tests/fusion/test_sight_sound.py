@@ -64,6 +64,9 @@ def test_sound_picks_the_member_of_a_lookalike_group_where_sight_is_unsure():
     # cello or double bass, oboe or clarinet: the same
     assert present(fuse(sight({"vc": 0.8, "db": 0.7}), sound({"db": 0.8, "vc": 0.05}))) == ["db"]
     assert present(fuse(sight({"ob": 0.7, "cl": 0.6}), sound({"cl": 0.9}))) == ["cl"]
+    # ImageNet knows no tuba: a real horn player lights up both, sound hears the horn
+    assert present(fuse(sight({"hn": 0.9, "tba": 0.9}), sound({"hn": 0.6, "tba": 0.05}))) == ["hn"]
+    assert present(fuse(sight({"hn": 0.9, "tba": 0.9}), sound({"tba": 0.7, "hn": 0.1}))) == ["tba"]
     # two members both heard (a violin and a viola) both stay
     assert present(fuse(seen, sound({"va": 0.9, "vn": 0.8}))) == ["va", "vn"]
 
@@ -93,7 +96,7 @@ def test_agreement_strengthens_and_confident_disagreement_is_undecided():
 
 
 def test_sight_is_read_against_its_own_threshold():
-    # a YOLO detector's 0.25 means what the recogniser's 0.5 means: undecided
+    # a YOLO detector's 0.25 means what the recogniser's 0.7 means: undecided
     detector = plain(sight({"tpt": 0.25}, threshold=0.25), None).fused.presence[vocab.index("tpt")]
     assert detector == pytest.approx(0.5)
     assert present(plain(sight({"tpt": 0.3, "vn": 0.2}, threshold=0.25), None)) == ["tpt"]

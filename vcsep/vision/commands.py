@@ -102,7 +102,7 @@ def add_detect_parser(sub: argparse._SubParsersAction) -> None:
         "--threshold",
         type=_fraction,
         default=None,
-        help="sight's presence threshold (default 0.5 for the recogniser, 0.25 for a detector)",
+        help="sight's presence threshold (default 0.7 for the recogniser, 0.25 for a detector)",
     )
     p.add_argument(
         "--min-fraction",
