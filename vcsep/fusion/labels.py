@@ -7,8 +7,8 @@ import each other) and below the separator that consumes its output.
 The rule (:func:`fuse`), per instrument slot ``i``:
 
 1. **Look-alike groups.** Sight cannot tell violin from viola, cello from double bass, oboe from
-   clarinet, horn from tuba (:data:`LOOKALIKES`); it answers for the group: ``g = max`` of the sight presence of
-   the group's members. A slot alone is its own group.
+   clarinet, horn from tuba (:data:`LOOKALIKES`); it answers for the group: ``g = max`` of the
+   sight presence of the group's members. A slot alone is its own group.
 2. **Is the group there?** Sight's ``g`` and sound's group presence ``s_G`` (max over the members)
    are combined as independent probabilities: their log-odds add, each weighted, and sight's with
    an offset ``o_v`` (``sight_weight``, ``sound_weight``, ``sight_offset``; defaults
@@ -58,8 +58,8 @@ from vcsep.vision import labels as vision_labels
 from vcsep.vision.detector import Detections
 from vcsep.vision.labels import DEFAULT_FPS, DEFAULT_MIN_FRACTION, DEFAULT_RATE_HZ, UNKNOWN, InstrumentLabels
 from vcsep.vision.labels import DEFAULT_THRESHOLD as DEFAULT_SIGHT_THRESHOLD
-from vcsep.vision.recognizer import THRESHOLD as RECOGNIZER_THRESHOLD
 from vcsep.vision.recognizer import LOOKALIKE, Recognizer, budget_fps
+from vcsep.vision.recognizer import THRESHOLD as RECOGNIZER_THRESHOLD
 from vcsep.vision.video import iter_audio, probe
 
 # Sight's look-alike groups: an ImageNet class and the slots that borrow it (the recogniser's

@@ -92,6 +92,10 @@ LOOKALIKE = {"va": "vn", "db": "vc", "cl": "ob", "tba": "hn"}
 # chime, drum, electric guitar, gong, grand piano, harmonica, harp, maraca, marimba, ocarina, organ,
 # panpipe, steel drum, upright piano. With the slots' nine they are the rivals of :func:`rival_mass`.
 OTHER_INSTRUMENTS = (401, 402, 420, 494, 541, 546, 577, 579, 593, 594, 641, 642, 684, 687, 699, 822, 881)
+# ImageNet's bowed strings, violin and cello: on a real one it gives the other a few percent, which
+# the veto's power would turn into a large cut, and which of the two is sight's group to decide (in
+# the head's own scores), so neither rivals the other.
+BOWED = (889, 486)
 
 
 def budget_fps(duration_s: float, frames: int = FRAME_BUDGET, max_fps: float = MAX_FPS) -> float:
@@ -185,13 +189,15 @@ def rival_matrix(codes: Sequence[str] = vocab.CODES) -> tuple[torch.Tensor, torc
 
     Returns ``(classes long [C], rivals float32 [K, C])``: ``classes`` are the slots' nine
     (:data:`IMAGENET_CLASS`) and :data:`OTHER_INSTRUMENTS`; ``rivals[k, c]`` is 1 unless class ``c``
-    is the one slot ``k`` answers with (its own, or its look-alike's: viola answers with violin).
+    is the one slot ``k`` answers with (its own, or its look-alike's: viola answers with violin), or
+    both are bowed strings (:data:`BOWED`).
     """
     classes = sorted(set(IMAGENET_CLASS.values()) | set(OTHER_INSTRUMENTS))
     rivals = torch.ones(len(codes), len(classes))
     for k, code in enumerate(codes):
         own = IMAGENET_CLASS[LOOKALIKE.get(code, code)]
-        rivals[k, classes.index(own)] = 0.0
+        for friend in BOWED if own in BOWED else (own,):
+            rivals[k, classes.index(friend)] = 0.0
     return torch.tensor(classes), rivals
 
 
@@ -309,7 +315,7 @@ class Recognizer:
         if self._digest is None:
             head = file_digest(self.head_path)[:16] if self.head_path else "imagenet"
             self._digest = f"{file_digest(self.backbone_path)[:16]}-{head}"
-        rivals = f"-rivals{self.rival_power:g}{'c' * self.rival_context}" if self.rival_power else ""
+        rivals = f"-rivals{self.rival_power:g}{'c' * self.rival_context}-bowed" if self.rival_power else ""
         return f"recognizer-{self._digest}-{self.imgsz}-{self.conf}-{WINDOWS}-best{rivals}"
 
     @torch.inference_mode()
