@@ -31,42 +31,35 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from training_choices import REPO, train
+from training_choices import REPO, chosen, train
 
-DEMUCS = ["--model.separator.init_args.architecture", "demucs", "--model.separator.init_args.levels", "5"]
-# candidate -> (arguments on top of the recipe); output_length keeps each example near 1 s
+OUTPUT_LENGTH = {16000: 16384, 22050: 22400}  # output samples per example: about 1 s at each rate
+
+
+def candidate(rate: int, loss: str, demucs_features: int | None = None) -> list[str]:
+    """A candidate's arguments on top of the recipe: model rate ``rate`` Hz, ``loss``, and the
+    Demucs-style net of 5 levels and ``demucs_features`` base channels (None: the recipe's Wave-U-Net)."""
+    arguments = []
+    if demucs_features is not None:
+        arguments = [
+            "--model.separator.init_args.architecture", "demucs", "--model.separator.init_args.levels", "5",
+            "--model.separator.init_args.features", str(demucs_features),
+        ]  # fmt: skip
+    return arguments + [
+        "--model.separator.init_args.sample_rate", str(rate), "--model.loss", loss,
+        "--data.output_length", str(OUTPUT_LENGTH[rate]),
+    ]  # fmt: skip
+
+
 CANDIDATES = {
-    "waveunet-22050-mse": ["--model.loss", "mse", "--data.output_length", "22400"],
-    "waveunet-16000-mse": [
-        "--model.separator.init_args.sample_rate", "16000", "--model.loss", "mse",
-        "--data.output_length", "16384",
-    ],
-    "demucs24-16000-l1": [
-        *DEMUCS, "--model.separator.init_args.features", "24",
-        "--model.separator.init_args.sample_rate", "16000", "--model.loss", "l1",
-        "--data.output_length", "16384",
-    ],
-    "demucs24-16000-mse": [
-        *DEMUCS, "--model.separator.init_args.features", "24",
-        "--model.separator.init_args.sample_rate", "16000", "--model.loss", "mse",
-        "--data.output_length", "16384",
-    ],
-    "demucs24-16000-sisdr": [
-        *DEMUCS, "--model.separator.init_args.features", "24",
-        "--model.separator.init_args.sample_rate", "16000", "--model.loss", "sisdr",
-        "--data.output_length", "16384",
-    ],
-    "demucs24-22050-mse": [
-        *DEMUCS, "--model.separator.init_args.features", "24",
-        "--model.separator.init_args.sample_rate", "22050", "--model.loss", "mse",
-        "--data.output_length", "22400",
-    ],
-    "demucs32-16000-mse": [
-        *DEMUCS, "--model.separator.init_args.features", "32",
-        "--model.separator.init_args.sample_rate", "16000", "--model.loss", "mse",
-        "--data.output_length", "16384",
-    ],
-}  # fmt: skip
+    "waveunet-22050-mse": candidate(22050, "mse"),
+    "waveunet-16000-mse": candidate(16000, "mse"),
+    "demucs24-16000-l1": candidate(16000, "l1", 24),
+    "demucs24-16000-mse": candidate(16000, "mse", 24),
+    "demucs24-16000-sisdr": candidate(16000, "sisdr", 24),
+    "demucs24-22050-mse": candidate(22050, "mse", 24),
+    "demucs32-16000-mse": candidate(16000, "mse", 32),
+}
 
 
 def corpus_arguments(corpora: list[Path]) -> list[str]:
@@ -108,10 +101,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
     args = parser.parse_args()
-    names = args.candidates.split(",")
-    unknown = sorted(set(names) - set(CANDIDATES))
-    if unknown:
-        parser.error(f"unknown candidates {unknown}; choose from {', '.join(CANDIDATES)}")
+    names = chosen(parser, args.candidates, CANDIDATES)
     args.corpora = [corpus.resolve() for corpus in args.corpora]  # the runs start in the repository
     missing = [str(corpus) for corpus in args.corpora if not (corpus / "split.tsv").is_file()]
     if missing:

@@ -44,6 +44,15 @@ VARIANTS = {  # slowest first, so that parallel jobs end together
 }
 
 
+def chosen(parser: argparse.ArgumentParser, names: str, known) -> list[str]:
+    """The comma-separated ``names``, each one of ``known`` (else the parser's usage error)."""
+    picked = names.split(",")
+    unknown = sorted(set(picked) - set(known))
+    if unknown:
+        parser.error(f"unknown names {unknown}; choose from {', '.join(known)}")
+    return picked
+
+
 def train(name: str, out: Path, arguments: list[str]) -> float:
     """Run ``vcsep train fit`` of the recipe (:data:`CONFIGS`) with ``arguments`` on top, on one
     core, in ``out/name`` (log: ``out/name.log``); returns its wall time in s."""
@@ -115,10 +124,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
-    names = args.variants.split(",")
-    unknown = sorted(set(names) - set(VARIANTS))
-    if unknown:
-        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    names = chosen(parser, args.variants, VARIANTS)
     args.out = args.out.resolve()  # the runs start in the repository
     args.out.mkdir(parents=True, exist_ok=True)
 
