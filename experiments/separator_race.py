@@ -30,8 +30,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import torch
 from training_choices import REPO, chosen, train
+
+from vcsep.fusion.checkpoint import read_checkpoint
 
 OUTPUT_LENGTH = {16000: 16384, 22050: 22400}  # output samples per example: about 1 s at each rate
 
@@ -69,6 +70,8 @@ def corpus_arguments(corpora: list[Path]) -> list[str]:
 
 def score(model_path: Path, corpora: list[Path], val: int, ensembles: int) -> dict[str, float]:
     """The run's ``val_sdr`` and ``real_sdr`` (see the module), with the pair counts."""
+    import torch
+
     from vcsep.datasets import load_dataset
     from vcsep.evaluation.realsets import real_clips, real_ensembles
     from vcsep.evaluation.scoring import evaluate_separator, pair_sdrs
@@ -125,7 +128,7 @@ def main() -> None:
             return json.loads(scores.read_text())
         start = time.perf_counter()
         scored = score(model, args.corpora, args.val, args.ensembles)
-        step = int(torch.load(model, map_location="cpu", weights_only=True)["extra"]["global_step"])
+        step = int(read_checkpoint(model)["extra"]["global_step"])
         row = {"candidate": name, "train_s": wall, "steps": step, "score_s": time.perf_counter() - start}
         print(f"{name}: {scored} after {step} steps", flush=True)
         scores.write_text(json.dumps(row | scored, indent=2))

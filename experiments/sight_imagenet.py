@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from vcsep import DEFAULT_MODELS, vocab
 from vcsep.audio.tagger import SAMPLE_RATE as TAGGER_RATE
@@ -47,7 +46,7 @@ from vcsep.audio.tagger import Tagger
 from vcsep.evaluation.realsets import isfee_clips, isfee_default, split_clips
 from vcsep.fusion.labels import fuse
 from vcsep.vision.labels import DEFAULT_RATE_HZ, InstrumentLabels, clip_presence, content_hash, frame_activity
-from vcsep.vision.recognizer import IMAGENET_CLASS, LOOKALIKE, Recognizer, budget_fps, window_logits
+from vcsep.vision.recognizer import IMAGENET_CLASS, LOOKALIKE, Recognizer, budget_fps
 from vcsep.vision.train import PresenceScores
 from vcsep.vision.video import iter_frames, probe, read_audio_track
 
@@ -83,10 +82,8 @@ def frame_scores(recognizer: Recognizer, features: torch.Tensor) -> dict[str, np
     out = {}
     for rule in RULES:
         if rule == "imagenet":
-            fc = recognizer.backbone._fc
             classes = torch.tensor([IMAGENET_CLASS[GROUP[c]] for c in vocab.CODES])
-            cells = F.conv2d(features.float(), fc.weight[:, :, None, None], fc.bias)
-            scores = window_logits(cells).softmax(1)[:, classes]  # [F, K, R]
+            scores = recognizer.imagenet_window_logits(features).softmax(1)[:, classes]  # [F, K, R]
         else:
             recognizer.rival_power = float(rule.strip("rivalsc")) if rule != "head" else 0.0
             recognizer.rival_context = rule.endswith("c")
