@@ -27,13 +27,16 @@ from vcsep.training.tagger import train_tagger
 LEVELS_DBFS = (-45.0, -30.0, -18.0)
 
 
-def score(tagger: Tagger, clips: dict[str, list[Path]]) -> dict[float, dict[str, float]]:
-    """Per level: ``top1``, ``exact`` and ``false_per_clip`` over every clip of ``clips``."""
+def score(tagger: Tagger, clips: dict[str, list[Path]]) -> dict[float, dict]:
+    """Per level: ``top1``, ``exact`` and ``false_per_clip`` over every clip of ``clips``, and
+    ``top1_by_code`` (each instrument's top-1 over its clips)."""
     rows: dict[float, list[tuple[bool, bool, int]]] = {d: [] for d in LEVELS_DBFS}
+    played: list[str] = []
     codes = list(tagger.codes)
     for code, paths in clips.items():
         for path in paths:
             audio, rate = read_real_clip(path)
+            played.append(code)
             for dbfs in LEVELS_DBFS:
                 presence = tagger.tag(at_level(audio, dbfs), rate).presence
                 heard = {c for c, p in zip(codes, presence) if p >= 0.5}
@@ -45,6 +48,9 @@ def score(tagger: Tagger, clips: dict[str, list[Path]]) -> dict[float, dict[str,
             "top1": float(np.mean([r[0] for r in v])),
             "exact": float(np.mean([r[1] for r in v])),
             "false_per_clip": float(np.mean([r[2] for r in v])),
+            "top1_by_code": {
+                c: float(np.mean([r[0] for r, p in zip(v, played) if p == c])) for c in dict.fromkeys(played)
+            },
         }
         for d, v in rows.items()
     }
@@ -78,6 +84,8 @@ def main() -> None:
         result = score(Tagger.load(file), clips)
         cells = [f"{r['top1']:.2f} / {r['exact']:.2f} / {r['false_per_clip']:.2f}" for r in result.values()]
         print(f"{name:<12} " + " ".join(f"{c:>28}" for c in cells), flush=True)
+        by_code = result[LEVELS_DBFS[-1]]["top1_by_code"]
+        print(f"{'':<12} top-1 by instrument: " + " ".join(f"{c} {v:.2f}" for c, v in by_code.items()))
 
 
 if __name__ == "__main__":
