@@ -188,6 +188,28 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_train)
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from vcsep.training.resume import export_run
+
+    path, step = export_run(args.run_dir, args.out, args.checkpoint)
+    print(f"separator of {args.run_dir} at step {step}: {path}")
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write the separator of a training run that has not ended (its best checkpoint)",
+        description="Write the separator of a 'vcsep train' run folder as a separator checkpoint, for "
+        "'vcsep separate --model' and 'vcsep evaluate': from the run's checkpoint with the highest "
+        "step that fits its config.yaml, or from --checkpoint. A run that ends writes it itself.",
+    )
+    p.add_argument("run_dir", type=Path, help="the run folder (--run_dir of 'vcsep train')")
+    p.add_argument("--checkpoint", type=Path, help="a Lightning checkpoint of the run (default: the best)")
+    p.add_argument("--out", type=Path, help="file to write (default: RUN_DIR/separator-stepSTEP.pt)")
+    p.set_defaults(func=_cmd_export)
+
+
 def _cmd_separate(args: argparse.Namespace) -> int:
     from vcsep.pipeline import Separator, parse_instruments
 
@@ -297,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_prepare(sub)
     _add_train(sub)
+    _add_export(sub)
     _add_separate(sub)
     add_detect_parser(sub)
     add_train_detector_parser(sub)

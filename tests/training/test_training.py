@@ -17,7 +17,7 @@ from vcsep.datasets import load_dataset
 from vcsep.datasets.synth import SynthSettings, synthesize_corpus
 from vcsep.fusion import CELLS as ABLATION_CELLS
 from vcsep.fusion import LOCATIONS, MECHANISMS, ConditionedSeparator
-from vcsep.fusion.checkpoint import load_separator
+from vcsep.fusion.checkpoint import load_separator, read_checkpoint
 from vcsep.training.cli import SIGTERM_EXIT, train_main
 from vcsep.training.data import LabelledExamples, SeparationDataModule
 from vcsep.training.losses import multi_resolution_stft_loss, separation_loss, si_sdr
@@ -189,11 +189,16 @@ def test_cli_train_end_to_end(corpus, cell_args, tmp_path):
 def test_the_demucs_style_separator_trains_from_the_command_line(corpus, cell_args, tmp_path):
     args = [
         *cell_args(tmp_path / "run", "film_decoder"),
-        "--model.separator.init_args.architecture", "demucs",
-        "--model.separator.init_args.lstm_layers", "1",
-        "--trainer.precision", "bf16-mixed",
-        "--trainer.max_steps", "3",
-        "--trainer.enable_progress_bar", "false",
+        "--model.separator.init_args.architecture",
+        "demucs",
+        "--model.separator.init_args.lstm_layers",
+        "1",
+        "--trainer.precision",
+        "bf16-mixed",
+        "--trainer.max_steps",
+        "3",
+        "--trainer.enable_progress_bar",
+        "false",
     ]
     assert main(["train", *args]) == 0
     model = load_separator(tmp_path / "run" / "separator.pt")
@@ -498,6 +503,34 @@ def test_sigterm_saves_and_exits_non_zero(corpus, cell_args, tmp_path, test_call
     assert exit_info.value.code == SIGTERM_EXIT  # `train && evaluate` stops here
     assert checkpoint_step(run / "checkpoints" / "on_exception.ckpt") == 3
     assert not (run / "separator.pt").exists()
+
+
+def test_a_stopped_run_exports_its_separator(corpus, cell_args, tmp_path, test_callbacks, capsys):
+    run = tmp_path / "run"
+    args = [*cell_args(run), "--trainer.max_steps", "50", "--trainer.enable_progress_bar", "false"]
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "train",
+                *args,
+                "--trainer.callbacks+=vcsep.training.callbacks.TerminateAt",
+                "--trainer.callbacks.step=3",
+            ]
+        )
+    assert main(["export", str(run)]) == 0
+    assert "at step 3" in capsys.readouterr().out
+    model = load_separator(run / "separator-step3.pt")
+    assert read_checkpoint(run / "separator-step3.pt")["extra"]["global_step"] == 3
+    trained = torch.load(run / "checkpoints" / "on_exception.ckpt", weights_only=True)["state_dict"]
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, trained[f"separator.{name}"])
+    assert (model.mechanism, model.location) == ("film", "bottleneck")  # configs/base.yaml's
+
+    assert main(["export", str(tmp_path)]) == 2  # not a run folder
+    assert "not a training run folder (no config.yaml)" in capsys.readouterr().err
+    (run / "checkpoints" / "on_exception.ckpt").unlink()
+    assert main(["export", str(run), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "no checkpoint yet" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
 
 
 def test_shipped_separator_recipe_runs_on_a_list_of_corpora(corpus, configs, tiny_train_args, tmp_path):

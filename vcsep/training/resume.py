@@ -7,6 +7,8 @@
   where it would only save the initial weights over the real progress.
 - :class:`HistoryCSVLogger`: a CSV logger that appends to the run's ``metrics.csv`` on resume
   instead of deleting it.
+- :func:`export_run`: the separator of a run stopped before its end (``vcsep export``), from its
+  best checkpoint or a chosen one: a long run is usable and scorable while it trains.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+import yaml
 from lightning.pytorch.callbacks import OnExceptionCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
+from vcsep.fusion.checkpoint import save_checkpoint
+from vcsep.fusion.separator import ConditionedSeparator
 from vcsep.weights import load_weights_only
 
 
@@ -127,3 +132,38 @@ class HistoryCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+def export_run(
+    run_dir: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
+) -> tuple[Path, int]:
+    """Write the separator of the training run in ``run_dir`` to ``out`` (default
+    ``RUN_DIR/separator-step<STEP>.pt``) as a vcsep separator checkpoint, as the run writes its
+    ``separator.pt`` when it ends; returns ``(the file, global step)``.
+
+    The architecture comes from the run's ``config.yaml`` (``model.separator.init_args``), the weights
+    from ``checkpoint`` or else the run's checkpoint with the highest step that fits
+    (:func:`resume_checkpoint`), loaded weights-only. A ValueError names what is missing or wrong.
+    """
+    run_dir = Path(run_dir)
+    config_file = run_dir / "config.yaml"
+    if not config_file.is_file():
+        raise ValueError(f"{run_dir}: not a training run folder (no config.yaml)")
+    config = yaml.safe_load(config_file.read_text())
+    try:
+        init_args = config["model"]["separator"]["init_args"]
+    except (KeyError, TypeError):
+        raise ValueError(f"{config_file}: no model.separator.init_args") from None
+    model = ConditionedSeparator(**init_args)
+    shapes = {f"separator.{name}": tuple(t.shape) for name, t in model.state_dict().items()}
+    if checkpoint is None:
+        checkpoint = resume_checkpoint(run_dir / "checkpoints", shapes)
+        if checkpoint is None:
+            raise ValueError(f"{run_dir}: no checkpoint yet (the first is saved after training starts)")
+    step = fitting_step(checkpoint, shapes)
+    state = _read(checkpoint)["state_dict"]
+    model.load_state_dict({k.removeprefix("separator."): v for k, v in state.items()})
+    out = run_dir / f"separator-step{step}.pt" if out is None else out
+    return save_checkpoint(model, out, global_step=step, checkpoint=str(checkpoint)), step
