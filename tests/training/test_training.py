@@ -189,16 +189,11 @@ def test_cli_train_end_to_end(corpus, cell_args, tmp_path):
 def test_the_demucs_style_separator_trains_from_the_command_line(corpus, cell_args, tmp_path):
     args = [
         *cell_args(tmp_path / "run", "film_decoder"),
-        "--model.separator.init_args.architecture",
-        "demucs",
-        "--model.separator.init_args.lstm_layers",
-        "1",
-        "--trainer.precision",
-        "bf16-mixed",
-        "--trainer.max_steps",
-        "3",
-        "--trainer.enable_progress_bar",
-        "false",
+        "--model.separator.init_args.architecture", "demucs",
+        "--model.separator.init_args.lstm_layers", "1",
+        "--trainer.precision", "bf16-mixed",
+        "--trainer.max_steps", "3",
+        "--trainer.enable_progress_bar", "false",
     ]
     assert main(["train", *args]) == 0
     model = load_separator(tmp_path / "run" / "separator.pt")
@@ -508,15 +503,9 @@ def test_sigterm_saves_and_exits_non_zero(corpus, cell_args, tmp_path, test_call
 def test_a_stopped_run_exports_its_separator(corpus, cell_args, tmp_path, test_callbacks, capsys):
     run = tmp_path / "run"
     args = [*cell_args(run), "--trainer.max_steps", "50", "--trainer.enable_progress_bar", "false"]
+    stop = ["--trainer.callbacks+=vcsep.training.callbacks.TerminateAt", "--trainer.callbacks.step=3"]
     with pytest.raises(SystemExit):
-        main(
-            [
-                "train",
-                *args,
-                "--trainer.callbacks+=vcsep.training.callbacks.TerminateAt",
-                "--trainer.callbacks.step=3",
-            ]
-        )
+        main(["train", *args, *stop])
     assert main(["export", str(run)]) == 0
     assert "at step 3" in capsys.readouterr().out
     model = load_separator(run / "separator-step3.pt")
