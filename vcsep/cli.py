@@ -48,6 +48,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         expressive=not args.dry,
         rooms=not args.dry,
         realnotes=args.realnotes,
+        variants=args.variants,
     )
     written = synthesize_corpus(
         args.out, args.pieces, settings, jobs=args.jobs, overwrite=args.overwrite, progress=True
@@ -87,6 +88,11 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="folder of recorded notes with its notes.tsv, for the realnotes source "
         "(default: $VCSEP_REALNOTES or ../shared/realnotes beside the repository)",
+    )
+    p.add_argument(
+        "--variants",
+        action="store_true",
+        help="play a slot's family in its registers: soprano, alto, tenor and baritone sax (default: alto)",
     )
     p.add_argument("--dry", action="store_true", help="no expression, no rooms (as before #14)")
     p.add_argument("--preview", action="store_true", help="also write preview.html: parts with spectrograms")

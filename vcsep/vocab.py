@@ -52,6 +52,20 @@ CODES: tuple[str, ...] = tuple(i.code for i in INSTRUMENTS)
 K: int = len(INSTRUMENTS)
 BY_CODE: Mapping[str, Instrument] = {i.code: i for i in INSTRUMENTS}
 
+# The members of a slot's family that General MIDI plays with programs of their own, each at its
+# sounding range (the slot's own instrument above is one of them). Real players of the sax slot
+# play all four (ISFEE has each; MedleyDB maps any saxophone to it): a synth corpus drawn with
+# ``vcsep synth --variants`` renders them, where one of alto's register taught a baritone to sound
+# like a cello.
+VARIANTS: Mapping[str, tuple[Instrument, ...]] = {
+    "sax": (
+        Instrument("sax", "soprano saxophone", 64, 56, 88),
+        BY_CODE["sax"],
+        Instrument("sax", "tenor saxophone", 66, 44, 76),
+        Instrument("sax", "baritone saxophone", 67, 37, 68),
+    ),
+}
+
 
 def index(code: str) -> int:
     """Output slot of an instrument code (``'vn'`` -> 0); a clear ``ValueError`` for unknown codes."""

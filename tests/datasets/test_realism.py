@@ -386,8 +386,7 @@ def test_musescore_subset_renders_like_the_sf3(tmp_path, monkeypatch):
     source = timbre_source("musescore")
     assert source.path.parent == tmp_path and source.path.stat().st_size < 20e6
     assert source.origin == timbres.MUSESCORE.resolve()
-    for code in ("vn", "vc", "cl", "tba"):
-        inst = vocab.BY_CODE[code]
+    for inst in [vocab.BY_CODE[code] for code in ("vn", "vc", "cl", "tba")] + list(vocab.VARIANTS["sax"]):
         notes = [PlayedNote(0.05, 0.6, inst.low + 3, 100), PlayedNote(0.7, 0.5, inst.high - 3, 60)]
         subset = render_part(inst.gm_program, notes, SAMPLE_RATE, source.path)
         whole = render_part(inst.gm_program, notes, SAMPLE_RATE, timbres.MUSESCORE)

@@ -178,6 +178,25 @@ def test_record_of_scores_and_timbres(corpus):
         assert all(played <= set(SETTINGS.timbres) and played for played in timbres[folder].values())
 
 
+def test_variants_play_a_slots_family_in_its_own_registers(tmp_path):
+    rng = np.random.default_rng(0)
+    drawn = [corpus_module.draw_instruments(("vn", "sax"), rng, variants=True) for _ in range(100)]
+    assert {d[0] for d in drawn} == {vocab.BY_CODE["vn"]}  # a slot without a family is itself
+    assert {d[1] for d in drawn} == set(vocab.VARIANTS["sax"])
+    assert corpus_module.draw_instruments(("sax",), rng, variants=False) == [vocab.BY_CODE["sax"]]
+    # seed 25's first piece is a sax duet: each part in the register of the member it drew
+    synthesize_corpus(tmp_path, 1, SynthSettings(seed=25, size=SIZE, max_seconds=3.0, variants=True))
+    piece = json.loads((tmp_path / "corpus.json").read_text())["pieces"][0]
+    folder, name = tmp_path / piece["folder"], PieceName.parse(piece["folder"])
+    assert name.codes == ("sax", "sax")
+    by_name = {v.name: v for v in vocab.VARIANTS["sax"]}
+    for number, part in enumerate(piece["parts"], start=1):
+        member = by_name[part["instrument"]]
+        midi = 69 + 12 * np.log2(np.loadtxt(folder / name.part_file("Notes", number), ndmin=2)[:, 1] / 440)
+        assert np.all((midi > member.low - 0.01) & (midi < member.high + 0.01))
+        assert np.abs(sf.read(folder / name.part_file("AuSep", number))[0]).max() > 0.01
+
+
 def test_larger_split_holds_out_a_quarter_of_titles():
     plans = plan_corpus(40, seed=3)
     split = corpus_module.split_titles(plans, seed=3)

@@ -53,7 +53,10 @@ class SynthSettings:
     pieces play every part it has samples for with it); ``expressive``: vibrato, tuning,
     articulation, score and phrase dynamics, bow/breath noise; ``rooms``: each piece in a room,
     heard by one microphone with its EQ and noise floor; ``realnotes``: the folder of the
-    ``realnotes`` source (default :func:`~vcsep.datasets.synth.timbres.realnotes_root`). With
+    ``realnotes`` source (default :func:`~vcsep.datasets.synth.timbres.realnotes_root`);
+    ``variants``: each part of a slot with a family (:data:`vcsep.vocab.VARIANTS`: soprano, alto,
+    tenor or baritone sax) is a member drawn at random, in its register and with its GM program
+    (off: the slot's own instrument, as every corpus before). With
     ``timbres=("fluidr3",)`` and both off, a corpus sounds like the one the shipped models were
     trained on (dry FluidR3).
     """
@@ -67,6 +70,7 @@ class SynthSettings:
     expressive: bool = True
     rooms: bool = True
     realnotes: Path | None = None
+    variants: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,19 @@ def draw_timbres(
             raise ValueError(f"only the holdout of --timbres {','.join(settings.timbres)} plays {code}")
         chosen.append(candidates[int(rng.integers(len(candidates)))])
     return tuple(chosen)
+
+
+def draw_instruments(
+    codes: tuple[str, ...], rng: np.random.Generator, variants: bool
+) -> list[vocab.Instrument]:
+    """The instrument of each part of ``codes``: a slot's own (:data:`vcsep.vocab.BY_CODE`), or with
+    ``variants`` a member of its family (:data:`vcsep.vocab.VARIANTS`) drawn evenly by ``rng``."""
+    return [
+        family[int(rng.integers(len(family)))]
+        if variants and (family := vocab.VARIANTS.get(code))
+        else vocab.BY_CODE[code]
+        for code in codes
+    ]
 
 
 def plan_corpus(pieces: int, seed: int) -> list[PiecePlan]:
@@ -203,7 +220,8 @@ def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> dic
     extra = np.random.default_rng([plan.seed, 1])
     sources = {n: timbre_source(n, settings.soundfont, settings.realnotes) for n in settings.timbres}
     timbres = plan.timbres or draw_timbres(plan, settings, sources, test=False)
-    parts = load_parts(plan.source, name.codes)
+    instruments = draw_instruments(name.codes, np.random.default_rng([plan.seed, 3]), settings.variants)
+    parts = load_parts(plan.source, instruments)
     played, gains, duration = perform(parts, rng, settings.max_seconds, dynamics=settings.expressive)
     n = int(round(duration * SAMPLE_RATE))
     players = [expression.draw_player(c, extra) for c in name.codes] if settings.expressive else []
@@ -215,7 +233,7 @@ def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> dic
         source = sources[timbre]
         tuning = players[i].tuning_cents if players else 0.0
         if source.kind == "soundfont":
-            audio = render_part(vocab.BY_CODE[code].gm_program, notes, n, source.path, tuning)
+            audio = render_part(instruments[i].gm_program, notes, n, source.path, tuning)
         else:
             audio = render_samples(code, notes, n, source, tuning)
         if players:
@@ -243,7 +261,8 @@ def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> dic
     )
     return {
         "parts": [
-            {"code": code, "timbre": timbre} | ({"player": players[i].record()} if players else {})
+            {"code": code, "instrument": instruments[i].name, "timbre": timbre}
+            | ({"player": players[i].record()} if players else {})
             for i, (code, timbre) in enumerate(zip(name.codes, timbres))
         ],
         "room": room.record() if room is not None else None,
@@ -362,4 +381,3 @@ def synthesize_corpus(
     }
     write_json(out / "corpus.json", meta)
     return [written[p.name.number][0] for p in plans]
-

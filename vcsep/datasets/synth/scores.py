@@ -8,6 +8,7 @@ into its instrument's playable range.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -133,21 +134,21 @@ def pick_voices(n_voices: int, n_parts: int) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(0, n_voices - 1, n_parts)})
 
 
-def load_parts(source: ScoreSource, codes: tuple[str, ...]) -> list[list[Note]]:
-    """The voices of ``source`` for the instruments ``codes`` (part order), each fitted to its range.
+def load_parts(source: ScoreSource, instruments: Sequence[vocab.Instrument]) -> list[list[Note]]:
+    """The voices of ``source`` for ``instruments`` (part order), each fitted to its range.
 
     Voices go to instruments by register: the highest-sounding instrument of the combination
     plays the top voice, and so on down (players of one instrument keep their part order).
-    Returns one note list per part, in the order of ``codes``.
+    Returns one note list per part, in the order of ``instruments``.
     """
     from music21 import corpus
 
     score = corpus.parse(source.path)
     voices = [_voice_notes(p) for p in score.parts]
     voices = [v for v in voices if v]
-    chosen = [voices[i] for i in pick_voices(len(voices), len(codes))]
-    by_register = sorted(range(len(codes)), key=lambda i: (-vocab.BY_CODE[codes[i]].centre, i))
-    parts: list[list[Note]] = [[] for _ in codes]
+    chosen = [voices[i] for i in pick_voices(len(voices), len(instruments))]
+    by_register = sorted(range(len(instruments)), key=lambda i: (-instruments[i].centre, i))
+    parts: list[list[Note]] = [[] for _ in instruments]
     for voice, part_index in zip(chosen, by_register):
-        parts[part_index] = _fit_range(voice, vocab.BY_CODE[codes[part_index]])
+        parts[part_index] = _fit_range(voice, instruments[part_index])
     return parts

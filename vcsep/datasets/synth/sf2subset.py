@@ -206,12 +206,11 @@ def subset_soundfont(source: Path | str, programs: Iterable[int], target: Path |
     def table(name: bytes, rows: list[tuple]) -> bytes:
         return chunk(name, b"".join(struct.pack(_FORMATS[name], *row) for row in rows))
 
-    title = f"{source.stem}: GM programs {','.join(map(str, sorted(wanted)))} (vcsep subset)".encode()[:255]
-    info = (
-        chunk(b"ifil", struct.pack("<HH", 2, 1))
-        + chunk(b"isng", b"EMU8000\0")
-        + chunk(b"INAM", title + b"\0")
-    )
+    title = f"{source.stem}: GM programs {','.join(map(str, sorted(wanted)))} (vcsep subset)".encode()[:254]
+    # INFO strings are zero-terminated and of even size, the size field included: fluidsynth
+    # refuses an INAM of odd size (as a title of 57 bytes was)
+    title += b"\0" * (2 - len(title) % 2)
+    info = chunk(b"ifil", struct.pack("<HH", 2, 1)) + chunk(b"isng", b"EMU8000\0") + chunk(b"INAM", title)
     body = b"sfbk" + chunk(b"LIST", b"INFO" + info)
     body += chunk(b"LIST", b"sdta" + chunk(b"smpl", np.concatenate(pcm).tobytes()))
     pdta = [(b"phdr", phdr), (b"pbag", pbag), (b"pmod", pmod), (b"pgen", pgen), (b"inst", inst),

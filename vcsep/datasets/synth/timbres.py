@@ -182,16 +182,17 @@ def own_codes(soundfont: Path) -> tuple[str, ...]:
 
 
 def musescore_subset() -> Path:
-    """MuseScore General's 13 vocabulary presets as a small SF2 (loads in milliseconds instead of
-    the sf3's 1.2 s), written once into the cache folder and rewritten when the sf3 is newer."""
+    """MuseScore General's presets of the vocabulary and its variants (:data:`vocab.VARIANTS`) as a
+    small SF2 (loads in milliseconds instead of the sf3's 1.2 s), written once into the cache folder
+    and rewritten when the sf3 is newer."""
     source = check_soundfont(MUSESCORE).resolve()
     cache = Path(os.environ.get(CACHE_ENV) or TIMBRES_DEFAULT)
-    target = cache / f"{source.stem}-vocabulary.sf2"
+    programs = {i.gm_program for i in vocab.INSTRUMENTS}
+    programs |= {v.gm_program for variants in vocab.VARIANTS.values() for v in variants}
+    target = cache / f"{source.stem}-vocabulary-{len(programs)}.sf2"  # an older subset had fewer
     if not target.is_file() or target.stat().st_mtime < source.stat().st_mtime:
-        subset_soundfont(source, sorted({i.gm_program for i in vocab.INSTRUMENTS}), target)
+        subset_soundfont(source, sorted(programs), target)
     return target
-
-
 
 
 def note_pitch(stem: str) -> int | None:
