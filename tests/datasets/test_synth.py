@@ -180,10 +180,12 @@ def test_record_of_scores_and_timbres(corpus):
 
 def test_variants_play_a_slots_family_in_its_own_registers(tmp_path):
     rng = np.random.default_rng(0)
-    drawn = [corpus_module.draw_instruments(("vn", "sax"), rng, variants=True) for _ in range(100)]
+    kinds = ("soundfont", "soundfont", "samples")
+    drawn = [corpus_module.draw_instruments(("vn", "sax", "sax"), kinds, rng, True) for _ in range(100)]
     assert {d[0] for d in drawn} == {vocab.BY_CODE["vn"]}  # a slot without a family is itself
     assert {d[1] for d in drawn} == set(vocab.VARIANTS["sax"])
-    assert corpus_module.draw_instruments(("sax",), rng, variants=False) == [vocab.BY_CODE["sax"]]
+    assert {d[2] for d in drawn} == {vocab.BY_CODE["sax"]}  # recorded notes play what they recorded
+    assert corpus_module.draw_instruments(("sax",), kinds[:1], rng, False) == [vocab.BY_CODE["sax"]]
     # seed 25's first piece is a sax duet: each part in the register of the member it drew
     synthesize_corpus(tmp_path, 1, SynthSettings(seed=25, size=SIZE, max_seconds=3.0, variants=True))
     piece = json.loads((tmp_path / "corpus.json").read_text())["pieces"][0]

@@ -54,9 +54,9 @@ class SynthSettings:
     articulation, score and phrase dynamics, bow/breath noise; ``rooms``: each piece in a room,
     heard by one microphone with its EQ and noise floor; ``realnotes``: the folder of the
     ``realnotes`` source (default :func:`~vcsep.datasets.synth.timbres.realnotes_root`);
-    ``variants``: each part of a slot with a family (:data:`vcsep.vocab.VARIANTS`: soprano, alto,
-    tenor or baritone sax) is a member drawn at random, in its register and with its GM program
-    (off: the slot's own instrument, as every corpus before). With
+    ``variants``: each soundfont part of a slot with a family (:data:`vcsep.vocab.VARIANTS`:
+    soprano, alto, tenor or baritone sax) is a member drawn at random, in its register and with its
+    GM program (off: the slot's own instrument, as every corpus before). With
     ``timbres=("fluidr3",)`` and both off, a corpus sounds like the one the shipped models were
     trained on (dry FluidR3).
     """
@@ -129,15 +129,18 @@ def draw_timbres(
 
 
 def draw_instruments(
-    codes: tuple[str, ...], rng: np.random.Generator, variants: bool
+    codes: tuple[str, ...], kinds: tuple[str, ...], rng: np.random.Generator, variants: bool
 ) -> list[vocab.Instrument]:
-    """The instrument of each part of ``codes``: a slot's own (:data:`vcsep.vocab.BY_CODE`), or with
-    ``variants`` a member of its family (:data:`vcsep.vocab.VARIANTS`) drawn evenly by ``rng``."""
+    """The instrument of each part of ``codes``, played by a timbre source of kind ``kinds``
+    (``soundfont`` or ``samples``, part order): the slot's own (:data:`vcsep.vocab.BY_CODE`), or with
+    ``variants`` a soundfont part of a slot with a family (:data:`vcsep.vocab.VARIANTS`) a member drawn
+    evenly by ``rng``. A soundfont has a program for each member; a bank of recorded notes plays the
+    instrument it recorded (an alto sax read an octave slower is no baritone)."""
     return [
         family[int(rng.integers(len(family)))]
-        if variants and (family := vocab.VARIANTS.get(code))
+        if variants and kind == "soundfont" and (family := vocab.VARIANTS.get(code))
         else vocab.BY_CODE[code]
-        for code in codes
+        for code, kind in zip(codes, kinds, strict=True)
     ]
 
 
@@ -220,7 +223,9 @@ def _render_piece(plan: PiecePlan, folder: Path, settings: SynthSettings) -> dic
     extra = np.random.default_rng([plan.seed, 1])
     sources = {n: timbre_source(n, settings.soundfont, settings.realnotes) for n in settings.timbres}
     timbres = plan.timbres or draw_timbres(plan, settings, sources, test=False)
-    instruments = draw_instruments(name.codes, np.random.default_rng([plan.seed, 3]), settings.variants)
+    kinds = tuple(sources[t].kind for t in timbres)
+    family_rng = np.random.default_rng([plan.seed, 3])
+    instruments = draw_instruments(name.codes, kinds, family_rng, settings.variants)
     parts = load_parts(plan.source, instruments)
     played, gains, duration = perform(parts, rng, settings.max_seconds, dynamics=settings.expressive)
     n = int(round(duration * SAMPLE_RATE))
