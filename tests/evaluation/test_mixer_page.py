@@ -84,6 +84,7 @@ LEVELS = """(tones) => {
   };
   return Object.fromEntries(Object.entries(tones).map(([code, hz]) => [code, level(hz)]));
 }"""
+SYNC_S = 0.02  # s: the picture and the stems of a playing mixer may be this far apart
 POSITIONS = """() => ({video: document.getElementById('picture').currentTime,
   stems: window.vcsepMixer.time(), block: 128 / window.vcsepMixer.ctx.sampleRate})"""
 
@@ -130,7 +131,10 @@ def test_the_mixer_plays_the_stems_in_sync_with_the_video(served):
             for _ in range(5):
                 at = tab.evaluate(POSITIONS)
                 assert 2.5 < at["stems"] < 3.9
-                assert abs(at["video"] - at["stems"]) <= at["block"], at
+                # a video's currentTime moves once per display frame (16.7 ms at 60 Hz), and on a
+                # loaded machine it was read 16 ms off: 20 ms is still far under what people notice
+                # (ITU-R BT.1359: sound 45 ms ahead of the picture)
+                assert abs(at["video"] - at["stems"]) <= SYNC_S, at
                 tab.wait_for_timeout(50)
             tab.click("#play")  # pause
             tab.evaluate("() => window.vcsepMixer.seek(1.25)")
