@@ -17,6 +17,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -154,7 +155,7 @@ def train_main(args: list[str], run: bool = True) -> VcsepCLI:
     """
     with _argv(args):
         try:
-            return VcsepCLI(
+            cli = VcsepCLI(
                 SeparatorModule,
                 SeparationDataModule,
                 args=args,
@@ -166,3 +167,9 @@ def train_main(args: list[str], run: bool = True) -> VcsepCLI:
         except SIGTERMException:
             print("vcsep train: terminated (SIGTERM); run the same command to resume", file=sys.stderr)
             raise SystemExit(SIGTERM_EXIT) from None
+    # Lightning leaves a DDP run's process group alive; Gloo's worker threads then die with the
+    # interpreter and abort the process ("terminate called without an active exception") after a
+    # run that went well. Every rank gets here together, so the group ends collectively.
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return cli
