@@ -54,9 +54,8 @@ BY_CODE: Mapping[str, Instrument] = {i.code: i for i in INSTRUMENTS}
 
 # The members of a slot's family that General MIDI plays with programs of their own, each at its
 # sounding range (the slot's own instrument above is one of them). Real players of the sax slot
-# play all four (ISFEE has each; MedleyDB maps any saxophone to it): a synth corpus drawn with
-# ``vcsep synth --variants`` renders them, where one of alto's register taught a baritone to sound
-# like a cello.
+# play all four (ISFEE has each; MedleyDB maps any saxophone to it); a synth corpus drawn with
+# ``vcsep synth --variants`` renders them (without it, every sax is an alto).
 VARIANTS: Mapping[str, tuple[Instrument, ...]] = {
     "sax": (
         Instrument("sax", "soprano saxophone", 64, 56, 88),

@@ -69,11 +69,17 @@ def fitting_step(path: str | os.PathLike, shapes: Mapping[str, tuple[int, ...]] 
     """The global step of the Lightning checkpoint at ``path`` after checking that its weights fit a
     model with the state dict ``shapes`` (name -> shape; None: no check); a ValueError naming the
     file when it cannot be read or does not fit."""
+    return int(_fitting(path, shapes)["global_step"])
+
+
+def _fitting(path: str | os.PathLike, shapes: Mapping[str, tuple[int, ...]] | None) -> dict:
+    """The Lightning checkpoint at ``path`` (:func:`_read`) once its weights are checked against
+    ``shapes`` as :func:`fitting_step` says."""
     payload = _read(path)
     why = misfit(payload["state_dict"], shapes) if shapes is not None else None
     if why:
         raise ValueError(f"{path}: made for another architecture ({why})")
-    return int(payload["global_step"])
+    return payload
 
 
 def resume_checkpoint(
@@ -162,8 +168,8 @@ def export_run(
         checkpoint = resume_checkpoint(run_dir / "checkpoints", shapes)
         if checkpoint is None:
             raise ValueError(f"{run_dir}: no checkpoint yet (the first is saved after training starts)")
-    step = fitting_step(checkpoint, shapes)
-    state = _read(checkpoint)["state_dict"]
-    model.load_state_dict({k.removeprefix("separator."): v for k, v in state.items()})
+    payload = _fitting(checkpoint, shapes)
+    step = int(payload["global_step"])
+    model.load_state_dict({k.removeprefix("separator."): v for k, v in payload["state_dict"].items()})
     out = run_dir / f"separator-step{step}.pt" if out is None else out
     return save_checkpoint(model, out, global_step=step, checkpoint=str(checkpoint)), step
