@@ -1,19 +1,28 @@
-"""How much should sight and sound each count? The fusion rule's weights, fitted on validation pieces.
+"""How much should sight and sound each count? The fusion rule's weights, fitted on validation data.
 
 :func:`vcsep.fusion.labels.fuse` adds sight's and sound's log-odds, each weighted, and sight's
 with an offset (``SIGHT_WEIGHT``, ``SOUND_WEIGHT``, ``SIGHT_OFFSET`` in :mod:`vcsep.fusion.labels`).
-This script runs
-the shipped recogniser and tagger (or those given) once on every test piece of ``--corpus`` (URMP
-layout with videos; its test pieces are played by a timbre source no model trained on), then tries
-every combination of a grid of the three and scores each by presence F1 over the pieces (a piece
-counts once per instrument, as in ``bench/sight_sound.py``). It prints the current rule's F1, the
-best few combinations, and writes ``<out>/fusion_weights.json``.
+This script runs the recogniser and tagger (shipped, or those given) once on every validation
+recording, then tries every combination of a grid of the three, fusing the cached sight and sound
+again each time. Validation recordings of two kinds, either or both:
 
-The validation corpus must be one no model and no benchmark uses, e.g.
+* ``--corpus``: the test pieces of a synthetic corpus (URMP layout with videos; played by a timbre
+  source no model trained on), scored by presence F1 (a piece counts once per instrument, as in
+  ``bench/sight_sound.py``);
+* ``--isfee``: the ``validation`` half of the real ISFEE players
+  (:func:`vcsep.evaluation.realsets.split_clips`; ``bench/real_players.py`` reports the other half),
+  scored by the fraction of clips fused exactly right, then by presence F1.
 
-    vcsep synth --out build/fusion-val --pieces 99 --seed 21 --size 320x180 --max-seconds 20 \
+With both, the weightings that keep the synthetic pieces at their best F1 (within
+:data:`SYNTHETIC_SLACK`) are ranked by the real players' scores: drawn players must stay as well
+seen as they can be while real players are fused as well as possible. It prints the current rule's
+scores and the best few combinations, and writes ``<out>/fusion_weights.json``. The synthetic
+corpus must be one no model and no benchmark uses, e.g.
+
+    vcsep synth --out build/fusion-val --pieces 40 --seed 21 --size 320x180 --max-seconds 20 \
         --holdout-timbre tonejs --jobs 2
-    python experiments/fusion_weights.py --corpus build/fusion-val --out build/fusion-val
+    python experiments/fusion_weights.py --corpus build/fusion-val --isfee ../shared/realvideo/isfee \
+        --out build/fusion-val
 
 (``bench/sight_sound.py`` reads seed 0's pieces; the models train on seeds 0, 3-7 and 14.)
 """
@@ -25,73 +34,100 @@ import itertools
 import json
 from pathlib import Path
 
+import numpy as np
+
 SIGHT_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 SOUND_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 SIGHT_OFFSETS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
 
 
+SYNTHETIC_SLACK = 0.005  # synthetic F1 below its best that still counts as the best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, required=True, help="validation corpus (URMP layout, videos)")
+    parser.add_argument("--corpus", type=Path, help="synthetic validation corpus (URMP layout, videos)")
+    parser.add_argument("--isfee", type=Path, help="the ISFEE clips (labels.tsv): their validation half")
     parser.add_argument("--out", type=Path, required=True, help="folder for the result and sight's cache")
     parser.add_argument("--head", type=Path, default=None, help="recogniser head (default: shipped)")
     parser.add_argument("--tagger", type=Path, default=None, help="tagger (default: shipped)")
     args = parser.parse_args()
+    if args.corpus is None and args.isfee is None:
+        parser.error("give --corpus, --isfee or both")
 
     from vcsep import DEFAULT_MODELS
     from vcsep.audio.tagger import Tagger
     from vcsep.datasets.urmp import corpus_split, load_urmp_piece
+    from vcsep.evaluation.realsets import isfee_clips, split_clips
     from vcsep.fusion import labels
     from vcsep.vision.recognizer import Recognizer
     from vcsep.vision.train import PresenceScores
 
-    def presence_f1(rows: list[tuple[set, set]]) -> float:
-        return PresenceScores.of_pieces(rows).f1 or 0.0
-
     sight = Recognizer(args.head or DEFAULT_MODELS / "recognizer_head.pt")
     tagger = Tagger.load(args.tagger or DEFAULT_MODELS / "tagger.pt")
-    pieces = []
-    for folder, split in sorted(corpus_split(args.corpus).items()):
-        if split != "test":
-            continue
-        track = load_urmp_piece(args.corpus / folder)
-        result, _ = labels.label_recording(
-            track.video, sight=sight, tagger=tagger, cache_dir=args.out / "sight-cache"
-        )
-        pieces.append((set(track.stems), result.sight, result.sound))
-    if not pieces:
-        raise SystemExit(f"{args.corpus}: no test pieces")
+    videos: dict[str, list[tuple[set[str], Path]]] = {}
+    if args.corpus is not None:
+        videos["synthetic"] = [
+            (set(track.stems), track.video)
+            for folder, split in sorted(corpus_split(args.corpus).items())
+            if split == "test"
+            for track in [load_urmp_piece(args.corpus / folder)]
+        ]
+    if args.isfee is not None:
+        halves = split_clips(isfee_clips(args.isfee))
+        videos["real"] = [({code}, path) for code, paths in halves["validation"].items() for path in paths]
+    pieces: dict[str, list] = {}
+    for name, recordings in videos.items():
+        if not recordings:
+            raise SystemExit(f"no {name} validation recordings")
+        pieces[name] = []
+        for truth, video in recordings:
+            cache = args.out / "sight-cache"
+            result, _ = labels.label_recording(video, sight=sight, tagger=tagger, cache_dir=cache)
+            pieces[name].append((truth, result.sight, result.sound))
 
-    def score(sight_weight: float, sound_weight: float, sight_offset: float) -> float:
-        rows = []
-        for truth, seen, heard in pieces:
-            fused = labels.fuse(
-                seen, heard, sight_weight=sight_weight, sound_weight=sound_weight, sight_offset=sight_offset
-            )
-            rows.append((truth, set(fused.fused.present)))
-        return presence_f1(rows)
+    def score(name: str, rows: list[tuple[set, set]]) -> dict[str, float]:
+        """Presence F1 of ``rows``; for real players first the fraction exactly right."""
+        f1 = PresenceScores.of_pieces(rows).f1 or 0.0
+        exact = {f"{name} exact": float(np.mean([t == f for t, f in rows]))} if name == "real" else {}
+        return {**exact, f"{name} F1": f1}
 
+    def fused(sight_weight: float, sound_weight: float, sight_offset: float) -> dict[str, float]:
+        weights = {"sight_weight": sight_weight, "sound_weight": sound_weight, "sight_offset": sight_offset}
+        out = {}
+        for name, rows in pieces.items():
+            out |= score(name, [(t, set(labels.fuse(s, h, **weights).fused.present)) for t, s, h in rows])
+        return out
+
+    shown = lambda values: ", ".join(f"{n} {v:.3f}" for n, v in values.items())  # noqa: E731
     current = (labels.SIGHT_WEIGHT, labels.SOUND_WEIGHT, labels.SIGHT_OFFSET)
-    alone = [(t, labels.fuse(s, h).found()) for t, s, h in pieces]
-    sight_only = presence_f1([(t, found["sight"]) for t, found in alone])
-    sound_only = presence_f1([(t, found["sound"]) for t, found in alone])
-    grid = sorted(
-        ((score(*combo), combo) for combo in itertools.product(SIGHT_WEIGHTS, SOUND_WEIGHTS, SIGHT_OFFSETS)),
-        key=lambda r: -r[0],
+    grid = [
+        (fused(*combo), combo) for combo in itertools.product(SIGHT_WEIGHTS, SOUND_WEIGHTS, SIGHT_OFFSETS)
+    ]
+    eligible = grid
+    if len(pieces) == 2:
+        best_synthetic = max(values["synthetic F1"] for values, _ in grid)
+        eligible = [g for g in grid if g[0]["synthetic F1"] >= best_synthetic - SYNTHETIC_SLACK]
+    ranked = "real" if "real" in pieces else "synthetic"
+    eligible = sorted(eligible, key=lambda g: [-v for n, v in g[0].items() if n.startswith(ranked)])
+    for name, rows in pieces.items():
+        alone = [(t, labels.fuse(s, h).found()) for t, s, h in rows]
+        columns = {c: score(name, [(t, found[c]) for t, found in alone]) for c in ("sight", "sound")}
+        print(f"{name}: {len(rows)} recordings; " + "; ".join(f"{c} {shown(v)}" for c, v in columns.items()))
+    print(f"current rule {current}: fused {shown(fused(*current))}")
+    print(
+        "best (sight_weight, sound_weight, sight_offset)"
+        + (" of those at the synthetic pieces' best F1:" if len(pieces) == 2 else ":")
     )
-    print(f"{len(pieces)} test pieces of {args.corpus}: sight F1 {sight_only:.3f}, sound F1 {sound_only:.3f}")
-    print(f"current rule {current}: fused F1 {score(*current):.3f}")
-    print("best (sight_weight, sound_weight, sight_offset):")
-    for f1, combo in grid[:8]:
-        print(f"  {combo}: {f1:.3f}")
+    for values, combo in eligible[:8]:
+        print(f"  {combo}: {shown(values)}")
     args.out.mkdir(parents=True, exist_ok=True)
     record = {
-        "corpus": str(args.corpus),
-        "pieces": len(pieces),
-        "sight_f1": sight_only,
-        "sound_f1": sound_only,
-        "current": {"weights": current, "f1": score(*current)},
-        "grid": [{"weights": combo, "f1": f1} for f1, combo in grid],
+        "data": {name: str(args.corpus if name == "synthetic" else args.isfee) for name in pieces},
+        "recordings": {name: len(rows) for name, rows in pieces.items()},
+        "current": {"weights": current, "scores": fused(*current)},
+        "chosen": [{"weights": combo, "scores": values} for values, combo in eligible],
+        "grid": [{"weights": combo, "scores": values} for values, combo in grid],
     }
     (args.out / "fusion_weights.json").write_text(json.dumps(record, indent=1))
 

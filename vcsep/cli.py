@@ -285,6 +285,7 @@ def _cmd_train_tagger(args: argparse.Namespace) -> int:
         channels=args.channels,
         seed=args.seed,
         relative_level=args.relative_level,
+        rolloff_db=args.rolloff_db,
         progress=True,
     )
     print(f"tagger: {metrics['weights']} (final loss {metrics['final_loss']:.3f})")
@@ -309,6 +310,12 @@ def _add_train_tagger(sub: argparse._SubParsersAction) -> None:
         "--relative-level",
         action="store_true",
         help="hear each 5 s window relative to its loudest mel bin: the same labels at any level",
+    )
+    p.add_argument(
+        "--rolloff-db",
+        type=float,
+        default=0.0,
+        help="darken half the training stems above a random corner by up to this many dB (default 0: off)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=_cmd_train_tagger)

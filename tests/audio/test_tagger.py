@@ -140,3 +140,27 @@ def test_a_relative_level_tagger_hears_the_same_at_any_level(two_timbre_corpus, 
         tmp_path / "old.pt",
     )
     assert not Tagger.load(tmp_path / "old.pt").net.relative_level
+
+
+
+def test_the_rolloff_darkens_the_upper_band_and_is_off_by_default():
+    from vcsep.training.tagger import make_batch
+
+    n_mels, frames = 32, 400
+    flat = torch.ones(n_mels, frames)  # four stems of white mel power, all active
+    stems = [(vocab.index(c), flat, torch.ones(frames, dtype=torch.bool)) for c in ("sax", "hn", "cl", "vn")]
+
+    def batch(**kw):
+        return make_batch(stems, 256, np.random.default_rng(3), **kw)
+
+    def top_minus_bottom_db(x):
+        """Mean over examples of the top quarter's log power less the lowest four bands', in dB."""
+        return float((x[:, -n_mels // 4 :].mean((1, 2)) - x[:, :4].mean((1, 2))).mean()) * 10 / np.log(10)
+
+    plain, _ = batch()
+    same, _ = batch(rolloff_db=0.0)
+    torch.testing.assert_close(same, plain)  # off: the same random stream, the same mixtures
+    dark, _ = batch(rolloff_db=40.0)
+    # the tilts and ripples are symmetric: flat on average; the roll-off takes several dB off the top
+    assert abs(top_minus_bottom_db(plain)) < 1.5
+    assert top_minus_bottom_db(dark) < top_minus_bottom_db(plain) - 4.0

@@ -36,6 +36,7 @@ from vcsep.vision.train import PresenceScores
 ACTIVE_DB = 35.0
 MIXTURE_NOISE = 1e-5  # mel power of the added noise floor (about -50 dB)
 NOISE_ONLY = 0.05  # share of training windows without an instrument, for level-free taggers
+ROLLOFF_SHARE = 0.5  # share of stems given a high-frequency roll-off when ``rolloff_db`` > 0
 
 
 def _pieces(corpora: Sequence[str | Path], split: str) -> list[Path]:
@@ -68,6 +69,7 @@ def make_batch(
     batch: int,
     rng: np.random.Generator,
     relative_level: bool = False,
+    rolloff_db: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random mixtures: log-mel ``[B, n_mels, F]`` and frame labels ``[B, K, F // TIME_POOL]``.
 
@@ -78,6 +80,10 @@ def make_batch(
     ``relative_level``: log mels relative to each window's peak (:func:`~vcsep.audio.tagger.log_mel`),
     and one window in :data:`NOISE_ONLY` holds no instrument (only the noise floor, which the peak
     normalisation raises to full level: a quiet room must not sound like an instrument).
+
+    ``rolloff_db`` > 0: a share :data:`ROLLOFF_SHARE` of the stems also loses its upper band, a
+    smooth step down of 0 to ``rolloff_db`` dB above a random corner (as soft playing, a distant or
+    off-axis microphone and a damped room darken a real instrument far beyond the tilt above).
     """
     frames = int(WINDOW_S * SAMPLE_RATE / HOP) // TIME_POOL * TIME_POOL
     n_mels = stems[0][1].shape[0]
@@ -94,6 +100,9 @@ def make_batch(
             tilt, r1, r2 = rng.uniform(-1, 1), rng.uniform(-0.5, 0.5), rng.uniform(-0.4, 0.4)
             envelope = tilt * axis + r1 * torch.sin(np.pi * rng.uniform(1, 3) * axis + rng.uniform(0, 6.3))
             envelope = envelope + r2 * torch.sin(np.pi * rng.uniform(3, 8) * axis + rng.uniform(0, 6.3))
+            if rolloff_db > 0 and rng.random() < ROLLOFF_SHARE:
+                depth = rng.uniform(0, rolloff_db) * np.log(10) / 10  # dB of power -> natural log
+                envelope = envelope - depth * torch.sigmoid((axis - rng.uniform(-0.6, 0.6)) / 0.1)
             gain = 10 ** (rng.uniform(-15, 5) / 10) * torch.exp(envelope)
             x[b, :, : crop.shape[1]] += gain * crop
             active = active[start : start + frames]
@@ -145,11 +154,13 @@ def train_tagger(
     seed: int = 0,
     threshold: float = 0.5,
     relative_level: bool = False,
+    rolloff_db: float = 0.0,
     progress: bool = False,
 ) -> dict:
     """Train a tagger on the train pieces of ``corpora``, save it to ``out`` (a ``.pt`` file) and
     score it on their test pieces; returns the metrics (also written beside it as ``.json``).
     ``relative_level``: a tagger that does not depend on the level (:class:`TaggerNet`).
+    ``rolloff_db``: the deepest high-frequency roll-off of the training stems (:func:`make_batch`).
     ``progress`` shows a progress bar over steps with the recent loss."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -164,7 +175,7 @@ def train_tagger(
     losses = []
     bar = tqdm(range(steps), desc="tagger", unit="step", disable=not progress)
     for step in bar:
-        x, y = make_batch(stems, batch, rng, relative_level)
+        x, y = make_batch(stems, batch, rng, relative_level, rolloff_db)
         loss = tagger_loss(net(x), y)
         opt.zero_grad()
         loss.backward()
@@ -182,6 +193,7 @@ def train_tagger(
         "lr": lr,
         "seed": seed,
         "relative_level": relative_level,
+        "rolloff_db": rolloff_db,
         "final_loss": round(float(np.mean(losses[-50:])), 5),
     }
     out = Path(out)
