@@ -164,3 +164,9 @@ def test_the_rolloff_darkens_the_upper_band_and_is_off_by_default():
     # the tilts and ripples are symmetric: flat on average; the roll-off takes several dB off the top
     assert abs(top_minus_bottom_db(plain)) < 1.5
     assert top_minus_bottom_db(dark) < top_minus_bottom_db(plain) - 4.0
+
+
+def test_a_negative_rolloff_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="rolloff_db .* must be >= 0, got -6"):
+        train_tagger([tmp_path / "no-such-corpus"], tmp_path / "t.pt", rolloff_db=-6.0)
+    assert not (tmp_path / "t.pt").exists()

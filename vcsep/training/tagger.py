@@ -162,6 +162,8 @@ def train_tagger(
     ``relative_level``: a tagger that does not depend on the level (:class:`TaggerNet`).
     ``rolloff_db``: the deepest high-frequency roll-off of the training stems (:func:`make_batch`).
     ``progress`` shows a progress bar over steps with the recent loss."""
+    if rolloff_db < 0:
+        raise ValueError(f"rolloff_db is a depth in dB and must be >= 0, got {rolloff_db}")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = TaggerNet(n_mels=n_mels, channels=channels, relative_level=relative_level)
