@@ -57,32 +57,26 @@ def main() -> None:
 
     from vcsep import DEFAULT_MODELS
     from vcsep.audio.tagger import Tagger
-    from vcsep.datasets.urmp import corpus_split, load_urmp_piece
     from vcsep.evaluation.realsets import isfee_clips, split_clips
     from vcsep.fusion import labels
     from vcsep.vision.recognizer import Recognizer
-    from vcsep.vision.train import PresenceScores
+    from vcsep.vision.train import PresenceScores, read_corpus
 
     sight = Recognizer(args.head or DEFAULT_MODELS / "recognizer_head.pt")
     tagger = Tagger.load(args.tagger or DEFAULT_MODELS / "tagger.pt")
     videos: dict[str, list[tuple[set[str], Path]]] = {}
     if args.corpus is not None:
-        videos["synthetic"] = [
-            (set(track.stems), track.video)
-            for folder, split in sorted(corpus_split(args.corpus).items())
-            if split == "test"
-            for track in [load_urmp_piece(args.corpus / folder)]
-        ]
+        videos["synthetic"] = [(set(p.codes), p.video) for p in read_corpus(args.corpus) if p.split == "test"]
     if args.isfee is not None:
         halves = split_clips(isfee_clips(args.isfee))
         videos["real"] = [({code}, path) for code, paths in halves["validation"].items() for path in paths]
     pieces: dict[str, list] = {}
+    cache = args.out / "sight-cache"
     for name, recordings in videos.items():
         if not recordings:
             raise SystemExit(f"no {name} validation recordings")
         pieces[name] = []
         for truth, video in recordings:
-            cache = args.out / "sight-cache"
             result, _ = labels.label_recording(video, sight=sight, tagger=tagger, cache_dir=cache)
             pieces[name].append((truth, result.sight, result.sound))
 
@@ -101,6 +95,7 @@ def main() -> None:
 
     shown = lambda values: ", ".join(f"{n} {v:.3f}" for n, v in values.items())  # noqa: E731
     current = (labels.SIGHT_WEIGHT, labels.SOUND_WEIGHT, labels.SIGHT_OFFSET)
+    current_scores = fused(*current)
     grid = [
         (fused(*combo), combo) for combo in itertools.product(SIGHT_WEIGHTS, SOUND_WEIGHTS, SIGHT_OFFSETS)
     ]
@@ -114,7 +109,7 @@ def main() -> None:
         alone = [(t, labels.fuse(s, h).found()) for t, s, h in rows]
         columns = {c: score(name, [(t, found[c]) for t, found in alone]) for c in ("sight", "sound")}
         print(f"{name}: {len(rows)} recordings; " + "; ".join(f"{c} {shown(v)}" for c, v in columns.items()))
-    print(f"current rule {current}: fused {shown(fused(*current))}")
+    print(f"current rule {current}: fused {shown(current_scores)}")
     print(
         "best (sight_weight, sound_weight, sight_offset)"
         + (" of those at the synthetic pieces' best F1:" if len(pieces) == 2 else ":")
@@ -125,7 +120,7 @@ def main() -> None:
     record = {
         "data": {name: str(args.corpus if name == "synthetic" else args.isfee) for name in pieces},
         "recordings": {name: len(rows) for name, rows in pieces.items()},
-        "current": {"weights": current, "scores": fused(*current)},
+        "current": {"weights": current, "scores": current_scores},
         "chosen": [{"weights": combo, "scores": values} for values, combo in eligible],
         "grid": [{"weights": combo, "scores": values} for values, combo in grid],
     }

@@ -37,21 +37,15 @@ def main() -> None:
 
     from vcsep import DEFAULT_MODELS
     from vcsep.audio.tagger import Tagger
-    from vcsep.datasets.urmp import corpus_split, load_urmp_piece
     from vcsep.evaluation.realsets import isfee_clips, isfee_default, split_clips
     from vcsep.fusion.labels import label_recording
     from vcsep.vision.recognizer import Recognizer
-    from vcsep.vision.train import PresenceScores
+    from vcsep.vision.train import PresenceScores, read_corpus
 
     halves = split_clips(isfee_clips(args.isfee or isfee_default()))
     videos = {
         "real players": [({code}, path) for code, paths in halves["validation"].items() for path in paths],
-        "drawn players": [
-            (set(track.stems), track.video)
-            for folder, split in sorted(corpus_split(args.corpus).items())
-            if split == "test"
-            for track in [load_urmp_piece(args.corpus / folder)]
-        ],
+        "drawn players": [(set(p.codes), p.video) for p in read_corpus(args.corpus) if p.split == "test"],
     }
     tagger = Tagger.load(DEFAULT_MODELS / "tagger.pt")
     print(f"{'side':>5} {'recordings':<14} {'exact':>6} {'fused F1':>9} {'sight F1':>9}")
